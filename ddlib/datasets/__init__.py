@@ -1,0 +1,9 @@
+"""Biased data sets behind one interface (:func:`load_dataset`)."""
+
+from . import colored_mnist  # noqa: F401  (registers the builder)
+from .assignment import assign_attributes, conflicting_count
+from .base import BiasedDataset, BiasedSplit
+from .registry import DatasetSpec, dataset_names, load_dataset, register_dataset
+
+__all__ = ["BiasedDataset", "BiasedSplit", "DatasetSpec", "assign_attributes", "conflicting_count",
+           "dataset_names", "load_dataset", "register_dataset"]

@@ -1,0 +1,81 @@
+"""Colored MNIST, exactly per the LfF recipe (``shared/reference/recipes.md``).
+
+Each digit is coloured by its bias attribute ``a``: one colour per *image*,
+``clamp(mean[a] + σ·ε, 0, 1)`` with ``ε ~ N(0, I₃)``, multiplied into the grey-scale digit and
+truncated to uint8. σ comes from the severity (1..5 → 0.05, 0.02, 0.01, 0.005, 0.002). Attributes
+follow the deterministic LfF assignment; the test split uses colours uniform over the ten (10 %
+aligned), like LfF.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..sources import load_mnist
+from .assignment import assign_attributes
+from .base import BiasedDataset, BiasedSplit, channel_stats
+from .registry import DatasetSpec, cached_splits, register_dataset
+
+# The ten mean colours of LfF's Colored MNIST (RGB in [0, 1]); attribute j is colour j.
+COLOURS = np.array([
+    [0.9837, 0.3125, 0.1686], [0.9905, 0.9156, 0.3515], [0.6730, 0.4611, 0.5798],
+    [0.7833, 0.8316, 0.6013], [0.0880, 0.7780, 0.9818], [0.3214, 0.9611, 0.4464],
+    [0.0246, 0.2357, 0.7587], [0.5552, 0.1016, 0.7618], [0.2077, 0.3929, 0.0187],
+    [0.8337, 0.2024, 0.2669],
+])
+COLOUR_NAMES = ("red", "yellow", "mauve", "sage", "cyan", "green", "blue", "purple", "olive", "crimson")
+SEVERITY_SIGMA = {1: 0.05, 2: 0.02, 3: 0.01, 4: 0.005, 5: 0.002}
+UNIFORM_RATIO = 0.9  # p = 9/10: every attribute equally likely, i.e. no bias
+
+
+def severity_sigma(severity: int) -> float:
+    if severity not in SEVERITY_SIGMA:
+        raise ValueError(f"severity must be one of {sorted(SEVERITY_SIGMA)}, got {severity}")
+    return SEVERITY_SIGMA[severity]
+
+
+def jittered_colours(attributes: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """One colour per image: clamp(mean[a] + σ·ε, 0, 1), ε ~ N(0, I₃) drawn per image."""
+    eps = rng.standard_normal((len(attributes), 3))
+    return np.clip(COLOURS[attributes] + sigma * eps, 0.0, 1.0)
+
+
+def colourise(digits: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """uint8 digits [N, H, W] × colours [N, 3] → uint8 images [N, 3, H, W] (truncated)."""
+    out = colours[:, :, None, None].astype(np.float32) * digits[:, None, :, :].astype(np.float32)
+    return out.astype(np.uint8)
+
+
+def make_split(digits: np.ndarray, targets: np.ndarray, conflict_ratio: float, sigma: float,
+               rng: np.random.Generator) -> BiasedSplit:
+    bias = assign_attributes(targets, conflict_ratio, len(COLOURS))
+    images = colourise(digits, jittered_colours(bias, sigma, rng))
+    return BiasedSplit(images, targets.astype(np.int64), bias, bias == targets)
+
+
+@register_dataset("colored_mnist")
+def build_colored_mnist(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
+    sigma = severity_sigma(spec.severity)
+    mnist = load_mnist(data_root)
+    source_id = mnist.provenance.get("train_images_sha256") or mnist.provenance.get("source", "?")
+
+    def build():
+        # Independent streams for train and test, both derived from the one seed.
+        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+        ratio = UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+        splits = {"train": make_split(mnist.train_images, mnist.train_labels, ratio, sigma, train_rng),
+                  "test": make_split(mnist.test_images, mnist.test_labels, UNIFORM_RATIO, sigma, test_rng)}
+        return splits, {"mnist": mnist.provenance, "sigma": sigma, "train_attribute_ratio": ratio}
+
+    splits, provenance = cached_splits(spec, source_id, build)
+    mean, std = channel_stats(splits["train"].images)
+    label = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
+    return BiasedDataset(
+        name="colored_mnist", display_name=f"Colored MNIST ({label})",
+        train=splits["train"], test=splits["test"],
+        class_names=tuple(str(d) for d in range(10)), bias_names=COLOUR_NAMES,
+        mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__},
+        dsa_strategy="color_crop_cutout_scale_rotate", fingerprint=provenance["fingerprint"],
+    )

@@ -1,0 +1,100 @@
+"""Name → builder registry of biased data sets, with caching of the built uint8 arrays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..cache import ArtifactDir, save_npz
+from .assignment import check_ratio
+from .base import BiasedDataset, BiasedSplit
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything that determines a biased data set's bytes (the cache key)."""
+
+    name: str
+    conflict_ratio: float = 0.05
+    # True: the training split's bias attribute is uniform over the attributes (the "unbiased
+    # data" side of the paper's analysis); the test split is the same either way.
+    unbiased: bool = False
+    severity: int = 4
+    seed: int = 0
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+Builder = Callable[[DatasetSpec, "str | os.PathLike | None"], BiasedDataset]
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register_dataset(name: str) -> Callable[[Builder], Builder]:
+    def decorate(builder: Builder) -> Builder:
+        if name in _BUILDERS:
+            raise ValueError(f"data set {name!r} is registered twice")
+        _BUILDERS[name] = builder
+        return builder
+    return decorate
+
+
+def dataset_names() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = False, severity: int = 4,
+                 seed: int = 0, data_root: str | os.PathLike | None = None, **options: Any) -> BiasedDataset:
+    """Build (or load from the cache) the named biased data set.
+
+    ``conflict_ratio`` is the bias-conflicting fraction of the training split (0.05 = 5 %).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(dataset_names())}")
+    check_ratio(conflict_ratio)
+    spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
+                       seed=int(seed), options=tuple(sorted(options.items())))
+    return _BUILDERS[name](spec, data_root)
+
+
+def with_spec(spec: DatasetSpec, **changes: Any) -> DatasetSpec:
+    return replace(spec, **changes)
+
+
+def split_arrays(prefix: str, split: BiasedSplit) -> dict[str, np.ndarray]:
+    return {f"{prefix}_images": split.images, f"{prefix}_targets": split.targets,
+            f"{prefix}_bias": split.bias, f"{prefix}_aligned": split.aligned}
+
+
+def split_from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> BiasedSplit | None:
+    if f"{prefix}_images" not in arrays:
+        return None
+    return BiasedSplit(arrays[f"{prefix}_images"], arrays[f"{prefix}_targets"], arrays[f"{prefix}_bias"],
+                       arrays[f"{prefix}_aligned"].astype(bool))
+
+
+def cached_splits(spec: DatasetSpec, source_id: str,
+                  build: Callable[[], tuple[dict[str, BiasedSplit], dict[str, Any]]]
+                  ) -> tuple[dict[str, BiasedSplit], dict[str, Any]]:
+    """Load the splits of ``spec`` from the cache, or build and cache them.
+
+    ``source_id`` identifies the raw data (e.g. its checksum) so that a different source gives a
+    different cache entry. Returns the splits and the provenance recorded at build time.
+    """
+    artifact = ArtifactDir(f"datasets/{spec.name}", {"spec": spec, "source": source_id, "format": 1})
+    if artifact.is_complete():
+        with np.load(artifact.file("splits.npz")) as data:
+            arrays = {k: data[k] for k in data.files}
+        splits = {p: s for p in ("train", "valid", "test") if (s := split_from_arrays(p, arrays)) is not None}
+        return splits, {**artifact.meta()["provenance"], "cache": str(artifact.path), "fingerprint": artifact.key}
+    splits, provenance = build()
+    arrays: dict[str, np.ndarray] = {}
+    for prefix, split in splits.items():
+        arrays.update(split_arrays(prefix, split))
+    artifact.commit({"splits.npz": save_npz(arrays)}, provenance)
+    return splits, {**provenance, "cache": str(artifact.path), "fingerprint": artifact.key}

@@ -1,0 +1,5 @@
+"""Networks used for distillation, evaluation and surrogates."""
+
+from .convnet import ConvNet, ConvNetConfig, build_convnet, init_parameters
+
+__all__ = ["ConvNet", "ConvNetConfig", "build_convnet", "init_parameters"]

@@ -1,0 +1,108 @@
+"""The ConvNet of DC, DSA, DM and MTT, with explicit, generator-driven initialisation.
+
+Each block is Conv 3×3 → norm → ReLU → 2×2 pool; then flatten and one linear classifier.
+``embed(x)`` returns the flattened features before the classifier (what DM matches).
+28×28 inputs are padded by 3 in the first convolution (28 → 32, as the reference does for
+MNIST) whatever their channel count, and the feature count is computed, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
+POOLINGS = ("avgpooling", "maxpooling", "none")
+
+
+@dataclass(frozen=True)
+class ConvNetConfig:
+    depth: int = 3
+    width: int = 128
+    norm: str = "instancenorm"
+    pooling: str = "avgpooling"
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; choose one of {NORMS}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {POOLINGS}")
+        if self.depth < 1 or self.width < 1:
+            raise ValueError(f"depth and width must be positive, got depth={self.depth} width={self.width}")
+
+
+def _norm_layer(kind: str, channels: int, size: int) -> nn.Module:
+    if kind == "instancenorm":  # the reference's "instance norm": one group per channel, affine
+        return nn.GroupNorm(channels, channels, affine=True)
+    if kind == "batchnorm":
+        return nn.BatchNorm2d(channels)
+    if kind == "layernorm":
+        return nn.LayerNorm([channels, size, size], elementwise_affine=True)
+    if kind == "groupnorm":
+        return nn.GroupNorm(4 if channels % 4 == 0 else 1, channels, affine=True)
+    return nn.Identity()
+
+
+class ConvNet(nn.Module):
+    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int] | int,
+                 config: ConvNetConfig = ConvNetConfig()):
+        super().__init__()
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if h != w:
+            raise ValueError(f"ConvNet expects square images, got {h}×{w}")
+        self.config = config
+        layers: list[nn.Module] = []
+        size, in_ch = h, channels
+        for d in range(config.depth):
+            pad = 3 if (d == 0 and size == 28) else 1
+            layers.append(nn.Conv2d(in_ch, config.width, kernel_size=3, padding=pad))
+            size = size + 2 * pad - 2
+            layers.append(_norm_layer(config.norm, config.width, size))
+            layers.append(nn.ReLU(inplace=True))
+            if config.pooling != "none":
+                layers.append(nn.AvgPool2d(2) if config.pooling == "avgpooling" else nn.MaxPool2d(2))
+                size //= 2
+            in_ch = config.width
+        self.features = nn.Sequential(*layers)
+        self.feature_dim = config.width * size * size
+        self.classifier = nn.Linear(self.feature_dim, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
+
+
+@torch.no_grad()
+def init_parameters(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default initialisation, drawn from ``generator`` (not the global RNG).
+
+    Conv and linear weights: Kaiming-uniform with a = √5; biases U(±1/√fan_in); norm layers:
+    weight 1, bias 0.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            fan_in = module.weight[0].numel()
+            bound = 1.0 / math.sqrt(fan_in)  # = kaiming_uniform(a=√5) bound: √6/√((1+5)·fan_in)
+            module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
+            if module.bias is not None:
+                module.bias.copy_(torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound)
+        elif isinstance(module, (nn.GroupNorm, nn.BatchNorm2d, nn.LayerNorm)):
+            if getattr(module, "weight", None) is not None:
+                module.weight.fill_(1.0)
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+    return model
+
+
+def build_convnet(channels: int, num_classes: int, image_size: tuple[int, int] | int,
+                  config: ConvNetConfig, generator: torch.Generator,
+                  device: torch.device | str = "cpu") -> ConvNet:
+    """A freshly initialised ConvNet (parameters drawn on the CPU from ``generator``, then moved)."""
+    model = ConvNet(channels, num_classes, image_size, config)
+    init_parameters(model, generator)
+    return model.to(device)
