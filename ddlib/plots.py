@@ -1,0 +1,57 @@
+"""Figures: image grids and saving to ``figures/``.
+
+Figures of the ``quick`` and ``paper`` profiles go to ``figures/<profile>/``; smoke runs (CI) go
+to ``figures/smoke/``, which git ignores. ``$DDLIB_FIGURES`` overrides the root folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # headless runs fall back to Agg by themselves
+import numpy as np
+import torch
+
+FIGURES_ENV = "DDLIB_FIGURES"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def figures_dir(profile: str) -> Path:
+    root = Path(os.environ.get(FIGURES_ENV) or repo_root() / "figures")
+    folder = root / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_figure(fig: plt.Figure, name: str, profile: str) -> Path:
+    """Save ``fig`` as ``figures/<profile>/<name>.png`` and return the path."""
+    path = figures_dir(profile) / f"{name}.png"
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    return path
+
+
+def image_grid(images: torch.Tensor | np.ndarray, nrow: int, pad: int = 1) -> np.ndarray:
+    """[N, C, H, W] images in [0, 1] (float) or uint8 → one HWC array with ``nrow`` images a row."""
+    x = torch.as_tensor(images)
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    n, c, h, w = x.shape
+    if c == 1:
+        x = x.repeat(1, 3, 1, 1)
+    rows = int(np.ceil(n / nrow))
+    grid = torch.ones(3, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for k in range(n):
+        r, col = divmod(k, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[k]
+    return grid.permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def show_grid(ax: plt.Axes, images: torch.Tensor | np.ndarray, nrow: int, title: str | None = None) -> None:
+    ax.imshow(image_grid(images, nrow))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
