@@ -72,7 +72,7 @@ def evaluate_images(dataset: BiasedDataset, images: torch.Tensor, labels: torch.
     results = []
     for k in range(n_models):
         model = train_classifier(dataset, images, labels, config, derive_seed(seed, "eval-model", k), device,
-                                 progress=progress, desc=f"{desc} [{k + 1}/{n_models}]",
+                                 show_progress=progress, desc=f"{desc} [{k + 1}/{n_models}]",
                                  sample_weights=sample_weights)
         results.append(split_accuracy(predict(model, dataset, test_images, device), target))
     return EvalResult(tuple(results))

@@ -104,3 +104,12 @@ def save_table(table: pd.DataFrame, name: str, profile_name: str, provenance: di
     atomic_write(path, lambda p: table.to_csv(p, index=False))
     atomic_write_json(folder / f"{name}.provenance.json", _jsonable(provenance))
     return path
+
+
+def styled(table: pd.DataFrame, precision: int = 1):
+    """A table for display: accuracies with ``precision`` decimals, ratios as percentages, no index."""
+    pct_cols = [c for c in table.columns if c in ("conflict_ratio", "relative_drop")]
+    int_cols = [c for c in table.columns if c in ("ipc", "n_models")]
+    fmt = {c: "{:.1%}" for c in pct_cols}
+    fmt.update({c: (lambda v: "" if pd.isna(v) else f"{int(v)}") for c in int_cols})
+    return (table.style.format(precision=precision, na_rep="—").format(fmt, na_rep="—").hide(axis="index"))

