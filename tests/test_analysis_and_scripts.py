@@ -1,0 +1,57 @@
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ddlib.analysis import bias_gap_table, run_bias_analysis
+from ddlib.profiles import PROFILES
+from ddlib.reference import reported_accuracy
+from ddlib.report import markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _table():
+    rows = []
+    for train_data, full, dm in (("unbiased", 90.0, 80.0), ("biased", 85.0, 30.0)):
+        rows.append({"conflict_ratio": 0.05, "train_data": train_data, "method": "full data", "ipc": None, "acc": full})
+        rows.append({"conflict_ratio": 0.05, "train_data": train_data, "method": "DM", "ipc": 10, "acc": dm})
+    return pd.DataFrame(rows)
+
+
+def test_bias_gap_table_computes_gaps_and_relative_drops():
+    gaps = bias_gap_table(_table()).set_index("method")
+    assert gaps.loc["full data", "gap"] == pytest.approx(5.0)
+    assert gaps.loc["DM", "gap"] == pytest.approx(50.0)
+    assert gaps.loc["DM", "relative_drop"] == pytest.approx(50.0 / 80.0)
+
+
+def test_unknown_method_is_rejected_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown distillation methods"):
+        run_bias_analysis(PROFILES["smoke"], "colored_mnist", [0.05], [1], methods=("DQ",))
+
+
+def test_paper_numbers_come_only_from_the_reference_table():
+    assert reported_accuracy("colored_mnist", 0.05, 50, "DM") == 23.8
+    assert reported_accuracy("colored_mnist", 0.05, 10, "DM") is None
+
+
+def test_markdown_table_formats_missing_values():
+    md = markdown_table(pd.DataFrame([{"a": 1.234, "b": None}]), {"a": "A", "b": "B"})
+    assert md.splitlines()[2] == "| 1.2 | — |"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "fast"], "unknown profile"),
+    (["--only", "no-such-notebook", "--no-install"], "no notebook matches"),
+    (["--bogus"], "unknown option"),
+])
+def test_reproduce_script_rejects_bad_arguments(args, message):
+    proc = subprocess.run(["bash", str(ROOT / "reproduce.sh"), *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_reproduce_script_help():
+    proc = subprocess.run(["bash", str(ROOT / "reproduce.sh"), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--profile" in proc.stdout and "--tests" in proc.stdout
