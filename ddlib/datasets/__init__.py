@@ -1,6 +1,7 @@
 """Biased data sets behind one interface (:func:`load_dataset`)."""
 
 from . import colored_mnist  # noqa: F401  (registers the builder)
+from . import bffhq, bg_fmnist, corrupted_cifar10  # noqa: F401  (register their builders)
 from .assignment import assign_attributes, conflicting_count
 from .base import BiasedDataset, BiasedSplit
 from .registry import DatasetSpec, dataset_names, load_dataset, register_dataset

@@ -33,13 +33,16 @@ class DatasetSpec:
 
 Builder = Callable[[DatasetSpec, "str | os.PathLike | None"], BiasedDataset]
 _BUILDERS: dict[str, Builder] = {}
+_DEFAULT_SEVERITY: dict[str, int] = {}
 
 
-def register_dataset(name: str) -> Callable[[Builder], Builder]:
+def register_dataset(name: str, default_severity: int = 4) -> Callable[[Builder], Builder]:
+    """Register a builder; ``default_severity`` is used when ``load_dataset`` gets ``severity=None``."""
     def decorate(builder: Builder) -> Builder:
         if name in _BUILDERS:
             raise ValueError(f"data set {name!r} is registered twice")
         _BUILDERS[name] = builder
+        _DEFAULT_SEVERITY[name] = default_severity
         return builder
     return decorate
 
@@ -48,15 +51,19 @@ def dataset_names() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = False, severity: int = 4,
+def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = False, severity: int | None = None,
                  seed: int = 0, data_root: str | os.PathLike | None = None, **options: Any) -> BiasedDataset:
     """Build (or load from the cache) the named biased data set.
 
-    ``conflict_ratio`` is the bias-conflicting fraction of the training split (0.05 = 5 %).
+    ``conflict_ratio`` is the bias-conflicting fraction of the training split (0.05 = 5 %);
+    ``severity=None`` takes the data set's standard severity (Colored MNIST / BG FMNIST: 4, i.e.
+    σ = 0.005 as in LfF's example; Corrupted CIFAR-10: level 5, LfF's "severity4" folder).
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(dataset_names())}")
     check_ratio(conflict_ratio)
+    if severity is None:
+        severity = _DEFAULT_SEVERITY[name]
     spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)

@@ -1,0 +1,69 @@
+"""BG Fashion-MNIST: background bias (our construction; the paper's recipe is not public).
+
+Each grey-scale Fashion-MNIST item is composited over a background of one colour chosen by the
+bias attribute ``a``: with ``α = item / 255`` (the item's own intensity is its opacity),
+``image = α · item + (1 − α) · 255 · colour`` per channel, truncated to uint8. The colour is drawn
+exactly like Colored MNIST's: one colour per image, ``clamp(mean[a] + σ·ε, 0, 1)`` with the ten LfF
+mean colours and σ from the severity (1..5 → 0.05 … 0.002). So the item keeps its own grey shading
+and only the background carries the bias. Attributes follow the deterministic LfF assignment at the
+training ratio; the test split has background colours uniform over the ten (10 % aligned).
+
+Options (part of the cache key): ``train_per_class`` / ``test_per_class`` keep only the first
+samples of every class (data-set order) for small builds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..sources import FASHION_CLASSES, load_fashion_mnist
+from .assignment import assign_attributes
+from .base import BiasedDataset, BiasedSplit, channel_stats
+from .colored_mnist import COLOUR_NAMES, COLOURS, UNIFORM_RATIO, jittered_colours, severity_sigma
+from .registry import DatasetSpec, cached_splits, register_dataset
+from .subsets import first_per_class
+
+
+def paint_background(items: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """uint8 items [N, H, W] over backgrounds of colours [N, 3] in [0, 1] → uint8 [N, 3, H, W]."""
+    item = items[:, None, :, :].astype(np.float32)
+    alpha = item / 255.0
+    background = 255.0 * colours[:, :, None, None].astype(np.float32)
+    return (alpha * item + (1.0 - alpha) * background).astype(np.uint8)
+
+
+def make_split(items: np.ndarray, targets: np.ndarray, conflict_ratio: float, sigma: float,
+               rng: np.random.Generator) -> BiasedSplit:
+    bias = assign_attributes(targets, conflict_ratio, len(COLOURS))
+    images = paint_background(items, jittered_colours(bias, sigma, rng))
+    return BiasedSplit(images, targets.astype(np.int64), bias, bias == targets)
+
+
+@register_dataset("bg_fmnist")
+def build_bg_fmnist(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
+    sigma = severity_sigma(spec.severity)
+    fashion = load_fashion_mnist(data_root)
+    train_index = first_per_class(fashion.train_labels, spec.option("train_per_class"))
+    test_index = first_per_class(fashion.test_labels, spec.option("test_per_class"))
+
+    def build():
+        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+        ratio = UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+        splits = {"train": make_split(fashion.train_images[train_index], fashion.train_labels[train_index],
+                                      ratio, sigma, train_rng),
+                  "test": make_split(fashion.test_images[test_index], fashion.test_labels[test_index],
+                                     UNIFORM_RATIO, sigma, test_rng)}
+        return splits, {"fashion_mnist": fashion.provenance, "sigma": sigma, "train_attribute_ratio": ratio,
+                        "construction": "item over a background of the attribute's jittered colour, "
+                                        "alpha = item / 255"}
+
+    splits, provenance = cached_splits(spec, fashion.provenance["train_images_sha256"], build)
+    mean, std = channel_stats(splits["train"].images)
+    label = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
+    return BiasedDataset(
+        name="bg_fmnist", display_name=f"BG Fashion-MNIST ({label})",
+        train=splits["train"], test=splits["test"], class_names=FASHION_CLASSES, bias_names=COLOUR_NAMES,
+        mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
+    )

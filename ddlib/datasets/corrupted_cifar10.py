@@ -1,0 +1,69 @@
+"""Corrupted CIFAR-10 (LfF "type0"): the bias attribute is one of ten corruptions.
+
+Attribute ``k`` is the ``k``-th of Snow, Frost, Fog, Brightness, Contrast, Spatter, Elastic, JPEG,
+Pixelate, Saturate (:mod:`.corruptions`), assigned by the deterministic LfF rule at the training
+ratio; the test split has corruptions uniform over the ten (10 % aligned), like Colored MNIST.
+
+``severity`` is the CIFAR-10-C corruption level 1..5; LfF's folder ``severity{s}`` is level
+``s + 1``, so LfF's / DFA's standard data (``severity4``) is ``severity=5`` here, the default.
+
+The images are generated once, in parallel over ``$DDLIB_WORKERS`` processes (default: the usable
+cores, at most 8), and cached as uint8. When CIFAR-10 comes from the lossy JPEG copy the display
+name says "CIFAR-10 (JPEG copy)". Options (part of the cache key): ``train_per_class`` /
+``test_per_class`` keep only the first samples of every class for small builds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..sources import CIFAR10_CLASSES, load_cifar10
+from .assignment import assign_attributes
+from .base import BiasedDataset, BiasedSplit, channel_stats
+from .colored_mnist import UNIFORM_RATIO
+from .corruptions import CORRUPTION_NAMES, CORRUPTIONS, check_severity, corrupt_images, default_workers, \
+    lff_folder_name
+from .registry import DatasetSpec, cached_splits, register_dataset
+from .subsets import first_per_class
+
+
+def make_split(images_hwc: np.ndarray, targets: np.ndarray, conflict_ratio: float, severity: int,
+               rng: np.random.Generator, workers: int, desc: str) -> BiasedSplit:
+    bias = assign_attributes(targets, conflict_ratio, len(CORRUPTIONS))
+    corrupted = corrupt_images(images_hwc, bias, severity, rng, workers=workers, progress=True, desc=desc)
+    return BiasedSplit(np.ascontiguousarray(corrupted.transpose(0, 3, 1, 2)), targets.astype(np.int64), bias,
+                       bias == targets)
+
+
+@register_dataset("corrupted_cifar10", default_severity=5)
+def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
+    check_severity(spec.severity)
+    cifar = load_cifar10(data_root)
+    train_index = first_per_class(cifar.train_labels, spec.option("train_per_class"))
+    test_index = first_per_class(cifar.test_labels, spec.option("test_per_class"))
+    base_name = cifar.provenance.get("display_name", "CIFAR-10")
+
+    def build():
+        import time
+        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+        ratio = UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+        workers = default_workers()
+        start = time.perf_counter()
+        splits = {"train": make_split(cifar.train_images[train_index], cifar.train_labels[train_index], ratio,
+                                      spec.severity, train_rng, workers, "corrupting train"),
+                  "test": make_split(cifar.test_images[test_index], cifar.test_labels[test_index], UNIFORM_RATIO,
+                                     spec.severity, test_rng, workers, "corrupting test")}
+        return splits, {"cifar10": cifar.provenance, "train_attribute_ratio": ratio,
+                        "corruption_level": spec.severity, "lff_folder": lff_folder_name(spec.severity),
+                        "build_seconds": time.perf_counter() - start, "build_workers": workers}
+
+    splits, provenance = cached_splits(spec, cifar.provenance["train_images_sha256"], build)
+    mean, std = channel_stats(splits["train"].images)
+    label = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
+    return BiasedDataset(
+        name="corrupted_cifar10", display_name=f"Corrupted {base_name} ({label}, level {spec.severity})",
+        train=splits["train"], test=splits["test"], class_names=CIFAR10_CLASSES, bias_names=CORRUPTION_NAMES,
+        mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
+    )
