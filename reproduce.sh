@@ -147,7 +147,9 @@ for nb in "${NOTEBOOKS[@]}"; do
     out="$RUN_DIR/$name"
     echo "==> $name"
     start=$(date +%s)
-    "$PY" -m papermill "$nb" "$out" -p profile "$PROFILE" --cwd notebooks --log-level WARNING \
+    # The profile reaches the notebook through $DDLIB_PROFILE, not an injected parameter cell, so the
+    # executed notebooks can be committed and nbval can rerun them in another profile.
+    "$PY" -m papermill "$nb" "$out" --cwd notebooks --log-level WARNING \
         --progress-bar 2>&1 | grep -v "Kernel is running over TCP"
     rc=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))

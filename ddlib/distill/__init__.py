@@ -1,8 +1,16 @@
 """Dataset distillation methods and what they share."""
 
+from .dc import DCConfig, class_gradients, dc_loss, distill_dc
 from .dm import DMConfig, distill_dm, dm_loss, dm_loss_per_class
+from .matching import gradient_distance
+from .mtt import (ExpertConfig, MTTConfig, MTTSchedule, distill_mtt, load_experts, parameter_distance_loss,
+                  train_expert, trajectory_loss)
+from .registry import METHODS, distill, method_config
 from .synthetic import SyntheticSet, init_from_real, sample_class_batches
 from .weights import FixedWeights, SampleWeighter, UniformWeights
 
-__all__ = ["DMConfig", "FixedWeights", "SampleWeighter", "SyntheticSet", "UniformWeights", "distill_dm",
-           "dm_loss", "dm_loss_per_class", "init_from_real", "sample_class_batches"]
+__all__ = ["DCConfig", "DMConfig", "ExpertConfig", "FixedWeights", "METHODS", "MTTConfig", "MTTSchedule",
+           "SampleWeighter", "SyntheticSet", "UniformWeights", "class_gradients", "dc_loss", "distill",
+           "distill_dc", "distill_dm", "distill_mtt", "dm_loss", "dm_loss_per_class", "gradient_distance",
+           "init_from_real", "load_experts", "method_config", "parameter_distance_loss", "sample_class_batches",
+           "train_expert", "trajectory_loss"]

@@ -1,0 +1,421 @@
+"""Matching training trajectories (MTT, Cazenavette et al. 2022), with optional weighted experts.
+
+**Experts.** ConvNets trained on the real training set with plain SGD (lr 0.01, no momentum, no
+weight decay, DSA per sample); the flattened parameters after every epoch form the expert's
+trajectory ``θ*_0 … θ*_E``. Every expert is its own cached artifact, keyed by the data set, the
+training settings, the per-sample weights and the expert's index — so every distillation run
+with the same data and settings reuses them, and raising the count only trains the new ones.
+Optional per-sample weights enter the expert's loss as ``Σ_i w_i CE_i / Σ_i w_i`` per batch.
+
+**Distillation.** Per iteration a random expert and start epoch ``t < max_start_epoch``; the
+student starts at ``θ*_t`` and takes ``syn_steps`` SGD steps on batches of ``batch_syn`` synthetic
+images (DSA per sample) with a learnable step size ``α`` (initialised to ``lr_teacher``); the loss
+
+    ‖θ̂ − θ*_{t+M}‖² / ‖θ*_t − θ*_{t+M}‖²,   M = expert_epochs,
+
+is minimised by SGD (momentum 0.5) on the images (``lr_img``) and on ``α`` (``lr_lr``). The student
+is unrolled with :func:`torch.func.functional_call` on a flat parameter vector, so every step is
+differentiable w.r.t. the images and ``α``.
+
+**Memory (CIFAR-10, IPC 50, paper settings, one 80 GB GPU).** The unrolled student keeps, for each
+of the 30 steps, the activations of its forward pass *and* of its differentiable gradient (the
+double-backward graph) for all 500 synthetic images. Counting the bytes autograd saves
+(``python -m ddlib.benchmark_methods --mtt-memory``, ConvNet-3 width 128 on 3×32×32) gives
+3.0 MiB per synthetic image per step, i.e. ≈ 44 GiB for 500 images × 30 steps — under 80 GB,
+but only an estimate (the allocator, the CUDA context, DSA temporaries and the backward pass's
+own buffers come on top; not measured on a GPU here). To be safe the paper profile sets
+``checkpoint_steps=True``: each synthetic step is wrapped in
+:func:`torch.utils.checkpoint.checkpoint` (non-reentrant), so only the step's inputs are kept
+(the flat parameter vector, 1.3 MB, and the augmented batch) and one step's graph is rebuilt
+during the backward pass: ≈ 1.5 GiB at a time instead of 44 GiB, for one extra forward and
+gradient per step (measured ≈ 1.25× the time on the CPU: ConvNet-3 width 32, 100 images,
+5 steps; the loss and gradients are identical, see ``tests/test_mtt.py``). ``batch_syn`` below the synthetic-set size is a second lever (fewer
+images per step) but it changes the algorithm, so the paper profile keeps the full batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+from ..progress import progress as progress_bar
+
+from ..augment import DSA
+from ..cache import ArtifactDir, atomic_write, save_torch
+from ..datasets import BiasedDataset
+from ..models import ConvNetConfig, build_convnet
+from ..seeding import torch_generator
+from .synthetic import SyntheticSet, init_from_real
+from .weights import SampleWeighter, weighter_config
+
+
+# -- configuration -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExpertConfig:
+    """How expert trajectories are trained (defaults: the reference's buffer settings)."""
+
+    count: int = 100
+    epochs: int = 50
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    dsa: bool = True
+    model: ConvNetConfig = ConvNetConfig()
+    # Train on a fixed random subset of this many samples (CPU profiles); None = the whole set.
+    max_train_samples: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.epochs < 1:
+            raise ValueError(f"need at least one expert and one epoch, got count={self.count} epochs={self.epochs}")
+
+
+@dataclass(frozen=True)
+class MTTSchedule:
+    """The IPC-dependent MTT settings. ``batch_syn=None``: all synthetic images in every step."""
+
+    ipc: int
+    syn_steps: int
+    expert_epochs: int
+    max_start_epoch: int
+    lr_img: float
+    lr_lr: float
+    lr_teacher: float
+    batch_syn: int | None = None
+
+
+# CIFAR-10 settings of the reference (recipes.md); the sources disagree on lr_teacher for IPC 10/50
+# (0.01 vs 0.001): 0.01, the experts' own learning rate, is used.
+PAPER_SCHEDULES: tuple[MTTSchedule, ...] = (
+    MTTSchedule(ipc=1, syn_steps=50, expert_epochs=2, max_start_epoch=2, lr_img=100.0, lr_lr=1e-7, lr_teacher=0.01),
+    MTTSchedule(ipc=10, syn_steps=30, expert_epochs=2, max_start_epoch=20, lr_img=100.0, lr_lr=1e-5, lr_teacher=0.01),
+    MTTSchedule(ipc=50, syn_steps=30, expert_epochs=2, max_start_epoch=40, lr_img=1000.0, lr_lr=1e-5, lr_teacher=0.01),
+)
+
+
+@dataclass(frozen=True)
+class MTTConfig:
+    """MTT settings: the experts, the per-IPC schedules and the distillation loop."""
+
+    iterations: int = 5000
+    schedules: tuple[MTTSchedule, ...] = PAPER_SCHEDULES
+    momentum: float = 0.5
+    dsa: bool = True
+    model: ConvNetConfig = ConvNetConfig()
+    experts: ExpertConfig = field(default_factory=ExpertConfig)
+    # Memory strategy: recompute each unrolled step in the backward pass (see the module doc).
+    checkpoint_steps: bool = False
+    seed: int = 0
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.schedules:
+            raise ValueError("MTTConfig needs at least one MTTSchedule")
+        if self.experts.model != self.model:
+            raise ValueError("the experts and the student must share one ConvNet config "
+                             f"(experts: {self.experts.model}, student: {self.model})")
+
+    def schedule_for(self, ipc: int) -> MTTSchedule:
+        """The schedule of the largest listed IPC ≤ ``ipc`` (else the smallest listed)."""
+        table = sorted(self.schedules, key=lambda s: s.ipc)
+        chosen = table[0]
+        for s in table:
+            if s.ipc <= ipc:
+                chosen = s
+        return chosen
+
+
+# -- flat parameter vectors ----------------------------------------------------------------------
+class FlatParams:
+    """Maps a module's parameters to one flat vector and back (views, no copies)."""
+
+    def __init__(self, module: nn.Module):
+        self.names = [n for n, _ in module.named_parameters()]
+        self.shapes = [p.shape for _, p in module.named_parameters()]
+        self.numels = [p.numel() for _, p in module.named_parameters()]
+
+    @property
+    def size(self) -> int:
+        return sum(self.numels)
+
+    def flatten(self, module: nn.Module) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {n: t.view(s) for n, t, s in zip(self.names, flat.split(self.numels), self.shapes)}
+
+
+# -- experts -------------------------------------------------------------------------------------
+def expert_sample_weights(dataset: BiasedDataset, weighter: SampleWeighter | None) -> torch.Tensor | None:
+    """Per-sample expert-loss weights from a :class:`SampleWeighter`.
+
+    The weighter is asked for whole classes at once and its rows (summing to 1) are rescaled to
+    sum to the class size, so the classes keep their share of the loss and uniform weights are 1."""
+    if weighter is None:
+        return None
+    out = torch.zeros(len(dataset.train))
+    for members in dataset.train.class_indices(dataset.num_classes):
+        index = torch.from_numpy(members).view(1, -1)
+        out[index[0]] = weighter(index)[0].float() * len(members)
+    return out
+
+
+def _weights_key(sample_weights: torch.Tensor | None, weights_config: dict[str, Any] | None) -> dict[str, Any]:
+    if sample_weights is None:
+        return {"kind": "none"}
+    digest = hashlib.sha256(sample_weights.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()[:16]
+    return {**(weights_config or {"kind": "vector"}), "sha256": digest}
+
+
+def _training_subset(dataset: BiasedDataset, config: ExpertConfig) -> torch.Tensor:
+    n = len(dataset.train)
+    if config.max_train_samples is None or config.max_train_samples >= n:
+        return torch.arange(n)
+    order = torch.randperm(n, generator=torch_generator(config.seed, "experts", "subset"))
+    return order[:config.max_train_samples].sort().values
+
+
+def train_expert(dataset: BiasedDataset, config: ExpertConfig, index: int,
+                 sample_weights: torch.Tensor | None = None, device: torch.device | str = "cpu",
+                 progress: bool = False) -> torch.Tensor:
+    """Train expert ``index`` and return its trajectory ``[epochs + 1, n_params]`` (CPU, float32)."""
+    device = torch.device(device)
+    net = build_convnet(dataset.channels, dataset.num_classes, dataset.image_size, config.model,
+                        torch_generator(config.seed, "expert", index, "init"), device)
+    flat = FlatParams(net)
+    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    shuffle_gen = torch_generator(config.seed, "expert", index, "shuffle")
+    aug_gen = torch_generator(config.seed, "expert", index, "dsa")
+    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+    subset = _training_subset(dataset, config)
+    images = torch.from_numpy(dataset.train.images)
+    targets = torch.from_numpy(dataset.train.targets).long()
+    trajectory = [flat.flatten(net).cpu()]
+    net.train()
+    for _ in progress_bar(range(config.epochs), desc=f"expert {index}", disable=not progress, leave=False):
+        order = subset[torch.randperm(len(subset), generator=shuffle_gen)]
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start:start + config.batch_size]
+            x = dataset.normalize(images[batch], device)
+            if dsa is not None:
+                x = dsa(x, aug_gen)
+            y = targets[batch].to(device)
+            if sample_weights is None:
+                loss = F.cross_entropy(net(x), y)
+            else:
+                w = sample_weights[batch].to(device)
+                loss = (F.cross_entropy(net(x), y, reduction="none") * w).sum() / w.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        trajectory.append(flat.flatten(net).cpu())
+    return torch.stack(trajectory)
+
+
+def expert_artifact(dataset: BiasedDataset, config: ExpertConfig, index: int,
+                    weights_key: dict[str, Any]) -> ArtifactDir:
+    training = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "count"}
+    return ArtifactDir("experts", {"dataset": dataset.fingerprint, "training": training, "weights": weights_key,
+                                   "index": index, "format": 1})
+
+
+def load_experts(dataset: BiasedDataset, config: ExpertConfig, sample_weights: torch.Tensor | None = None,
+                 weights_config: dict[str, Any] | None = None, device: torch.device | str = "cpu",
+                 progress: bool = True, use_cache: bool = True) -> tuple[list[torch.Tensor], list[str]]:
+    """The ``config.count`` expert trajectories (trained now only when not cached) and their cache keys.
+
+    ``sample_weights``: one non-negative weight per training sample, or None (unweighted)."""
+    if sample_weights is not None:
+        if sample_weights.shape != (len(dataset.train),):
+            raise ValueError(f"sample_weights must have one entry per training sample ({len(dataset.train)}), "
+                             f"got shape {tuple(sample_weights.shape)}")
+        if (sample_weights < 0).any() or not torch.isfinite(sample_weights).all():
+            raise ValueError("sample_weights must be finite and non-negative")
+    key = _weights_key(sample_weights, weights_config)
+    trajectories, keys = [], []
+    for i in progress_bar(range(config.count), desc="experts", disable=not progress):
+        artifact = expert_artifact(dataset, config, i, key)
+        if use_cache and artifact.is_complete():
+            trajectory = torch.load(artifact.file("trajectory.pt"))
+        else:
+            t0 = time.perf_counter()
+            trajectory = train_expert(dataset, config, i, sample_weights, device, progress)
+            if use_cache:
+                artifact.commit({"trajectory.pt": save_torch(trajectory)},
+                                {"dataset": dataset.display_name, "index": i, "config": config, "weights": key,
+                                 "train_seconds": time.perf_counter() - t0, "device": str(device)})
+        trajectories.append(trajectory)
+        keys.append(artifact.key)
+    return trajectories, keys
+
+
+# -- the matching loss ---------------------------------------------------------------------------
+def parameter_distance_loss(student_end: torch.Tensor, start: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``‖θ̂ − θ*_{t+M}‖² / ‖θ*_t − θ*_{t+M}‖²`` (the reference divides both by n_params; it cancels)."""
+    return ((student_end - target) ** 2).sum() / ((start - target) ** 2).sum()
+
+
+def _student_step(net: nn.Module, flat_params: FlatParams, buffers: dict[str, torch.Tensor], flat: torch.Tensor,
+                  syn_lr: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = functional_call(net, (flat_params.unflatten(flat), buffers), (x,))
+    (g,) = torch.autograd.grad(F.cross_entropy(logits, y), flat, create_graph=True)
+    return flat - syn_lr * g
+
+
+def unroll_student(net: nn.Module, start: torch.Tensor, syn: torch.Tensor, labels: torch.Tensor,
+                   syn_lr: torch.Tensor, syn_steps: int, batch_syn: int | None, shuffle_gen: torch.Generator,
+                   dsa: DSA | None = None, aug_gen: torch.Generator | None = None,
+                   checkpoint_steps: bool = False) -> torch.Tensor:
+    """``syn_steps`` differentiable SGD steps of the student from the flat parameters ``start``.
+
+    Batches walk through random permutations of the synthetic set (``batch_syn`` images each, all
+    when None), each augmented per sample; ``net`` only supplies the architecture."""
+    flat_params = FlatParams(net)
+    buffers = dict(net.named_buffers())
+    flat = start.detach().clone().requires_grad_(True)
+    n = len(syn)
+    batch = n if batch_syn is None else min(batch_syn, n)
+    chunks: list[torch.Tensor] = []
+    for _ in range(syn_steps):
+        if not chunks:
+            chunks = list(torch.randperm(n, generator=shuffle_gen).split(batch))
+        idx = chunks.pop(0).to(syn.device)
+        x, y = syn[idx], labels[idx]
+        if dsa is not None:
+            x = dsa(x, aug_gen)
+        if checkpoint_steps:
+            flat = activation_checkpoint(_student_step, net, flat_params, buffers, flat, syn_lr, x, y,
+                                         use_reentrant=False)
+        else:
+            flat = _student_step(net, flat_params, buffers, flat, syn_lr, x, y)
+    return flat
+
+
+def trajectory_loss(net: nn.Module, start: torch.Tensor, target: torch.Tensor, syn: torch.Tensor,
+                    labels: torch.Tensor, syn_lr: torch.Tensor, syn_steps: int, batch_syn: int | None,
+                    shuffle_gen: torch.Generator, dsa: DSA | None = None, aug_gen: torch.Generator | None = None,
+                    checkpoint_steps: bool = False) -> torch.Tensor:
+    """The MTT loss of one start point: unroll the student, compare with the expert's target."""
+    end = unroll_student(net, start, syn, labels, syn_lr, syn_steps, batch_syn, shuffle_gen, dsa, aug_gen,
+                         checkpoint_steps)
+    return parameter_distance_loss(end, start, target)
+
+
+# -- the distillation loop -----------------------------------------------------------------------
+def _artifact(dataset: BiasedDataset, ipc: int, config: MTTConfig, weights: dict[str, Any]) -> ArtifactDir:
+    return ArtifactDir("synthetic/mtt", {"dataset": dataset.fingerprint, "ipc": ipc, "config": config,
+                                         "weights": weights, "format": 1})
+
+
+def distill_mtt(dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: SampleWeighter | None = None,
+                device: torch.device | str = "cpu", progress: bool = True, use_cache: bool = True,
+                sample_weights: torch.Tensor | None = None,
+                on_step: Callable[[int, float], None] | None = None) -> SyntheticSet:
+    """Distil ``ipc`` images per class by trajectory matching.
+
+    Real-sample weights act on the experts' loss: pass a ``weighter`` (turned into per-sample
+    weights by :func:`expert_sample_weights`) or a ready ``sample_weights`` vector [N_train].
+    ``on_step(iteration, loss)`` is called after every image step (tests and benchmarks)."""
+    device = torch.device(device)
+    if weighter is not None and sample_weights is not None:
+        raise ValueError("pass either a weighter or sample_weights, not both")
+    schedule = config.schedule_for(ipc)
+    if config.experts.epochs < schedule.max_start_epoch + schedule.expert_epochs:
+        raise ValueError(f"experts trained for {config.experts.epochs} epochs cannot supply start epochs "
+                         f"< {schedule.max_start_epoch} plus {schedule.expert_epochs} target epochs; raise "
+                         f"ExpertConfig.epochs to ≥ {schedule.max_start_epoch + schedule.expert_epochs} or lower "
+                         f"max_start_epoch")
+    if weighter is not None:
+        sample_weights = expert_sample_weights(dataset, weighter)
+    weights_key = _weights_key(sample_weights, None if weighter is None else weighter_config(weighter))
+    artifact = _artifact(dataset, ipc, config, weights_key)
+    if use_cache and artifact.is_complete():
+        state = torch.load(artifact.file("synthetic.pt"))
+        return SyntheticSet(state["images"], state["labels"], ipc, "MTT", artifact.meta()["provenance"])
+
+    experts, expert_keys = load_experts(dataset, config.experts, sample_weights,
+                                        None if weighter is None else weighter_config(weighter), device, progress,
+                                        use_cache)
+    init_gen = torch_generator(config.seed, "mtt", "init")
+    gens = {"select_gen": torch_generator(config.seed, "mtt", "expert-and-epoch"),
+            "shuffle_gen": torch_generator(config.seed, "mtt", "syn-batches"),
+            "aug_gen": torch_generator(config.seed, "mtt", "dsa")}
+    images, labels, init_index = init_from_real(dataset, ipc, init_gen)
+    syn = images.to(device).requires_grad_(True)
+    labels_dev = labels.to(device)
+    syn_lr = torch.tensor(schedule.lr_teacher, device=device).requires_grad_(True)
+    opt_img = torch.optim.SGD([syn], lr=schedule.lr_img, momentum=config.momentum)
+    opt_lr = torch.optim.SGD([syn_lr], lr=schedule.lr_lr, momentum=config.momentum)
+    start, losses, elapsed = 0, [], 0.0
+
+    checkpoint = artifact.file("checkpoint.pt")
+    if use_cache and checkpoint.exists():
+        try:
+            state = torch.load(checkpoint)
+            with torch.no_grad():
+                syn.copy_(state["images"].to(device))
+                syn_lr.copy_(state["syn_lr"].to(device))
+            opt_img.load_state_dict(state["opt_img"])
+            opt_lr.load_state_dict(state["opt_lr"])
+            for k, gen in gens.items():
+                gen.set_state(state[k])
+            start, losses, elapsed = state["iteration"], state["losses"], state["elapsed_s"]
+        except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs the progress
+            print(f"ignoring unreadable MTT checkpoint {checkpoint}: {exc}")
+
+    def save_checkpoint(iteration: int) -> None:
+        atomic_write(checkpoint, save_torch({
+            "images": syn.detach().cpu(), "syn_lr": syn_lr.detach().cpu(), "opt_img": opt_img.state_dict(),
+            "opt_lr": opt_lr.state_dict(), "iteration": iteration, **{k: g.get_state() for k, g in gens.items()},
+            "losses": losses, "elapsed_s": elapsed}))
+
+    # The student's architecture; its own parameters are never used (the expert's are).
+    net = build_convnet(dataset.channels, dataset.num_classes, dataset.image_size, config.model,
+                        torch_generator(config.seed, "mtt", "architecture"), device)
+    net.requires_grad_(False)
+    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+    bar = progress_bar(range(start, config.iterations), desc=f"MTT ipc={ipc}", disable=not progress,
+               initial=start, total=config.iterations)
+    t0 = time.perf_counter()
+    for it in bar:
+        e = int(torch.randint(len(experts), (1,), generator=gens["select_gen"]))
+        t = int(torch.randint(schedule.max_start_epoch, (1,), generator=gens["select_gen"]))
+        start_params = experts[e][t].to(device)
+        target_params = experts[e][t + schedule.expert_epochs].to(device)
+        loss = trajectory_loss(net, start_params, target_params, syn, labels_dev, syn_lr, schedule.syn_steps,
+                               schedule.batch_syn, gens["shuffle_gen"], dsa, gens["aug_gen"], config.checkpoint_steps)
+        opt_img.zero_grad(set_to_none=True)
+        opt_lr.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_img.step()
+        opt_lr.step()
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(it, losses[-1])
+        if (it + 1) % 10 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.4f}", lr=f"{float(syn_lr.detach()):.2e}")
+        if use_cache and config.checkpoint_every and (it + 1) % config.checkpoint_every == 0 \
+                and it + 1 < config.iterations:
+            elapsed, t0 = elapsed + time.perf_counter() - t0, time.perf_counter()
+            save_checkpoint(it + 1)
+    elapsed += time.perf_counter() - t0
+
+    provenance = {"method": "MTT", "ipc": ipc, "config": config, "schedule": schedule, "weights": weights_key,
+                  "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
+                  "expert_keys": expert_keys, "init_index": init_index.tolist(),
+                  "final_loss": losses[-1] if losses else None, "loss_every_10": losses[::10],
+                  "final_syn_lr": float(syn_lr.detach()), "distill_seconds": elapsed, "device": str(device)}
+    result = SyntheticSet(syn.detach().cpu(), labels, ipc, "MTT", provenance)
+    if use_cache:
+        artifact.commit({"synthetic.pt": save_torch({"images": result.images, "labels": labels})}, provenance)
+        checkpoint.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,78 @@
+"""One interface for every distillation method.
+
+``distill(method, dataset, ipc, profile_or_config, weighter=None, device=None, progress=True)``
+runs DM, DC, DSA or MTT on a :class:`~ddlib.datasets.BiasedDataset` and returns a cached
+:class:`~ddlib.distill.synthetic.SyntheticSet` with its provenance. The third argument is either a
+run profile (its ``dm`` / ``dc`` / ``mtt`` field is used; DSA is the profile's ``dc`` with
+``dsa=True``) or the method's own frozen config dataclass. Real-sample weights (a
+:class:`~ddlib.distill.weights.SampleWeighter`) act on the real side of DM, DC and DSA, and on the
+experts' loss of MTT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..datasets import BiasedDataset
+from ..device import pick_device
+from .dc import DCConfig, distill_dc
+from .dm import DMConfig, distill_dm
+from .mtt import MTTConfig, distill_mtt
+from .synthetic import SyntheticSet
+from .weights import SampleWeighter
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A distillation method: its display name, config type, profile field and runner."""
+
+    display_name: str
+    config_type: type
+    profile_field: str
+    run: Callable[..., SyntheticSet]
+    # Fields forced on the config by the method's name (DSA = DC with Siamese augmentation).
+    forced: tuple[tuple[str, Any], ...] = ()
+
+
+METHODS: dict[str, MethodSpec] = {
+    "dm": MethodSpec("DM", DMConfig, "dm", distill_dm),
+    "dc": MethodSpec("DC", DCConfig, "dc", distill_dc, forced=(("dsa", False),)),
+    "dsa": MethodSpec("DSA", DCConfig, "dc", distill_dc, forced=(("dsa", True),)),
+    "mtt": MethodSpec("MTT", MTTConfig, "mtt", distill_mtt),
+}
+
+
+def method_spec(method: str) -> MethodSpec:
+    key = method.lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown distillation method {method!r}; known methods: {', '.join(METHODS)}")
+    return METHODS[key]
+
+
+def method_config(method: str, profile_or_config: Any) -> Any:
+    """The config ``method`` runs with: the profile's field, or the given config (checked)."""
+    spec = method_spec(method)
+    if isinstance(profile_or_config, spec.config_type):
+        config = profile_or_config
+    elif hasattr(profile_or_config, spec.profile_field) and \
+            isinstance(getattr(profile_or_config, spec.profile_field), spec.config_type):
+        config = getattr(profile_or_config, spec.profile_field)
+    else:
+        raise TypeError(f"{spec.display_name} needs a profile with a {spec.profile_field!r} field or a "
+                        f"{spec.config_type.__name__}, got {type(profile_or_config).__name__}")
+    return dataclasses.replace(config, **dict(spec.forced)) if spec.forced else config
+
+
+def distill(method: str, dataset: BiasedDataset, ipc: int, profile_or_config: Any,
+            weighter: SampleWeighter | None = None, device: torch.device | str | None = None,
+            progress: bool = True, use_cache: bool = True) -> SyntheticSet:
+    """Distil ``ipc`` images per class of ``dataset`` with ``method`` ("dm", "dc", "dsa" or "mtt")."""
+    spec = method_spec(method)
+    config = method_config(method, profile_or_config)
+    device = pick_device(None if device is None else str(device))
+    return spec.run(dataset, ipc, config, weighter=weighter, device=device, progress=progress, use_cache=use_cache)
