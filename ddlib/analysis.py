@@ -10,7 +10,7 @@ distilled set is larger than that of the full data.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -19,20 +19,14 @@ import pandas as pd
 import torch
 
 from .datasets import BiasedDataset, load_dataset
-from .distill import SyntheticSet, distill_dm
+from .distill import SyntheticSet, distill
+from .distill.registry import METHODS
 from .profiles import Profile
 from .reference import reported_accuracy
 from .results import evaluate_full_data_cached, evaluate_synthetic_cached
 
-Distiller = Callable[[BiasedDataset, int, Profile, torch.device, bool], SyntheticSet]
-
-
-def _dm(dataset: BiasedDataset, ipc: int, profile: Profile, device: torch.device, progress: bool) -> SyntheticSet:
-    return distill_dm(dataset, ipc, profile.dm, device=device, progress=progress)
-
-
-# Methods the analysis can run; the matching-methods issue adds DC, DSA and MTT here.
-DISTILLERS: dict[str, Distiller] = {"DM": _dm}
+# Display name → registry key, for every method of ddlib.distill.registry (DM, DC, DSA, MTT).
+DISTILLERS: dict[str, str] = {spec.display_name: key for key, spec in METHODS.items()}
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ def run_bias_analysis(profile: Profile, dataset_name: str, conflict_ratios: Sequ
             rows.append({**base, "method": "full data", "ipc": None, **full.row()})
             for method in methods:
                 for ipc in ipcs:
-                    syn = DISTILLERS[method](ds, ipc, profile, device, progress)
+                    syn = distill(DISTILLERS[method], ds, ipc, profile, device=device, progress=progress)
                     synthetic[(train_data, ratio, method, ipc)] = syn
                     result = evaluate_synthetic_cached(ds, syn, profile.eval, profile.eval_models, profile.seed,
                                                        device, progress)

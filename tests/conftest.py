@@ -77,3 +77,22 @@ def toy_dataset() -> BiasedDataset:
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def tiny_dataset(classes: int = 3, per_class: int = 24, size: int = 16, seed: int = 0) -> BiasedDataset:
+    """Random 3×16×16 images whose mean brightness depends on the class (learnable, no files)."""
+    rng = np.random.default_rng(seed)
+    targets = np.repeat(np.arange(classes), per_class)
+    base = rng.integers(0, 120, size=(len(targets), 3, size, size))
+    images = np.clip(base + 40 * targets[:, None, None, None], 0, 255).astype(np.uint8)
+    split = BiasedSplit(images, targets, targets.copy(), np.ones(len(targets), dtype=bool))
+    return BiasedDataset(name="tiny", display_name="Tiny", train=split, test=split,
+                         class_names=tuple(map(str, range(classes))), bias_names=tuple(map(str, range(classes))),
+                         mean=(0.4, 0.4, 0.4), std=(0.25, 0.25, 0.25), fingerprint=f"tiny-{classes}-{per_class}-{seed}")
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """A fresh, empty artifact cache for one test."""
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from ddlib.augment import DSA
-from ddlib.datasets.base import BiasedDataset, BiasedSplit
 from ddlib.distill import dc as dc_module
 from ddlib.distill.dc import DCConfig, class_gradients, dc_loss, distill_dc
 from ddlib.distill.matching import gradient_distance
 from ddlib.distill.weights import UniformWeights
 from ddlib.models import ConvNetConfig, build_convnet
+from conftest import tiny_dataset
+
+pytestmark = pytest.mark.usefixtures("isolated_cache")  # a fresh artifact cache per test
 
 TINY = ConvNetConfig(depth=2, width=8)
 
 
-def tiny_dataset(classes: int = 3, per_class: int = 24, size: int = 16, seed: int = 0) -> BiasedDataset:
-    """Random 3×16×16 images whose mean brightness depends on the class (learnable, no files)."""
-    rng = np.random.default_rng(seed)
-    targets = np.repeat(np.arange(classes), per_class)
-    base = rng.integers(0, 120, size=(len(targets), 3, size, size))
-    images = np.clip(base + 40 * targets[:, None, None, None], 0, 255).astype(np.uint8)
-    split = BiasedSplit(images, targets, targets.copy(), np.ones(len(targets), dtype=bool))
-    return BiasedDataset(name="tiny", display_name="Tiny", train=split, test=split,
-                         class_names=tuple(map(str, range(classes))), bias_names=tuple(map(str, range(classes))),
-                         mean=(0.4, 0.4, 0.4), std=(0.25, 0.25, 0.25), fingerprint=f"tiny-{classes}-{per_class}-{seed}")
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
 
 
 def _random_grads(gen: torch.Generator, classes: int | None = None) -> list[torch.Tensor]:

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
-from ddlib.datasets.base import BiasedDataset, BiasedSplit
 from ddlib.distill import DCConfig, DMConfig, MTTConfig, SyntheticSet, UniformWeights, distill, method_config
 from ddlib.distill.registry import METHODS
 from ddlib.profiles import PROFILES, get_profile
+from conftest import tiny_dataset
+
+pytestmark = pytest.mark.usefixtures("isolated_cache")  # a fresh artifact cache per test
 
 
-def tiny_dataset(classes: int = 3, per_class: int = 24, size: int = 16, seed: int = 0) -> BiasedDataset:
-    """Random 3×16×16 images whose mean brightness depends on the class (learnable, no files)."""
-    rng = np.random.default_rng(seed)
-    targets = np.repeat(np.arange(classes), per_class)
-    base = rng.integers(0, 120, size=(len(targets), 3, size, size))
-    images = np.clip(base + 40 * targets[:, None, None, None], 0, 255).astype(np.uint8)
-    split = BiasedSplit(images, targets, targets.copy(), np.ones(len(targets), dtype=bool))
-    return BiasedDataset(name="tiny", display_name="Tiny", train=split, test=split,
-                         class_names=tuple(map(str, range(classes))), bias_names=tuple(map(str, range(classes))),
-                         mean=(0.4, 0.4, 0.4), std=(0.25, 0.25, 0.25), fingerprint=f"tiny-{classes}-{per_class}-{seed}")
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
 
 
 def test_unknown_method_names_the_known_ones():

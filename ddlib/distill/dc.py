@@ -45,10 +45,11 @@ from torch.func import functional_call, grad, vmap
 from ..progress import progress as progress_bar
 
 from ..augment import DSA, AugmentParams
-from ..cache import ArtifactDir, atomic_write, save_torch
+from ..cache import ArtifactDir
 from ..datasets import BiasedDataset
 from ..models import ConvNetConfig, build_convnet
 from ..seeding import torch_generator
+from .checkpoint import RunState, load_finished, store_finished
 from .matching import METRICS, gradient_distance
 from .synthetic import SyntheticSet, class_index_tensors, init_from_real, sample_class_batches
 from .weights import SampleWeighter, weighter_config
@@ -195,9 +196,9 @@ def distill_dc(dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: Sam
         raise ValueError("batched gradient matching is exact only without batch norm; pass batched=False")
     outer, inner = config.loops_for(ipc)
     artifact = _artifact(dataset, ipc, config, weighter)
-    if use_cache and artifact.is_complete():
-        state = torch.load(artifact.file("synthetic.pt"))
-        return SyntheticSet(state["images"], state["labels"], ipc, name, artifact.meta()["provenance"])
+    finished = load_finished(artifact, ipc, name, use_cache)
+    if finished is not None:
+        return finished
 
     init_gen = torch_generator(config.seed, key, "init")
     gens = {"net_gen": torch_generator(config.seed, key, "networks"),
@@ -208,33 +209,17 @@ def distill_dc(dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: Sam
     syn = images.to(device).requires_grad_(True)
     labels_dev = labels.to(device)
     optimizer = torch.optim.SGD([syn], lr=config.lr_img, momentum=config.momentum_img)
-    start, losses, elapsed = 0, [], 0.0
-
-    checkpoint = artifact.file("checkpoint.pt")
-    if use_cache and checkpoint.exists():
-        try:
-            state = torch.load(checkpoint)
-            with torch.no_grad():
-                syn.copy_(state["images"].to(device))
-            optimizer.load_state_dict(state["optimizer"])
-            for k, gen in gens.items():
-                gen.set_state(state[k])
-            start, losses, elapsed = state["iteration"], state["losses"], state["elapsed_s"]
-        except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs the progress
-            print(f"ignoring unreadable {name} checkpoint {checkpoint}: {exc}")
-
-    def save_checkpoint(iteration: int) -> None:
-        atomic_write(checkpoint, save_torch({
-            "images": syn.detach().cpu(), "optimizer": optimizer.state_dict(), "iteration": iteration,
-            **{k: g.get_state() for k, g in gens.items()}, "losses": losses, "elapsed_s": elapsed}))
+    run = RunState({"images": syn}, {"images": optimizer}, gens)
+    run.restore(artifact, use_cache, name)
+    losses = run.losses
 
     members = class_index_tensors(dataset)
     train_images = torch.from_numpy(dataset.train.images)
     dsa = DSA(dataset.dsa_strategy) if config.dsa else None
     c = dataset.num_classes
-    bar = progress_bar(range(start, config.iterations), desc=f"{name} ipc={ipc}", disable=not progress,
-               initial=start, total=config.iterations)
-    t0 = time.perf_counter()
+    bar = progress_bar(range(run.iteration, config.iterations), desc=f"{name} ipc={ipc}", disable=not progress,
+                       initial=run.iteration, total=config.iterations)
+    t0, elapsed_before = time.perf_counter(), run.elapsed_s
     for it in bar:
         net = build_convnet(dataset.channels, c, dataset.image_size, config.model, gens["net_gen"], device)
         net.train()
@@ -259,19 +244,13 @@ def distill_dc(dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: Sam
                                         config.batch_train, dsa, gens["inner_gen"], gens["aug_gen"])
         losses.append(total / (outer * c))  # the reference's loss_avg: per outer step and class
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        if use_cache and config.checkpoint_every and (it + 1) % config.checkpoint_every == 0 \
-                and it + 1 < config.iterations:
-            elapsed, t0 = elapsed + time.perf_counter() - t0, time.perf_counter()
-            save_checkpoint(it + 1)
-    elapsed += time.perf_counter() - t0
+        if run.due(use_cache, config.checkpoint_every, it + 1, config.iterations):
+            run.save(artifact, it + 1, elapsed_before + time.perf_counter() - t0)
+    elapsed = elapsed_before + time.perf_counter() - t0
 
     provenance = {"method": name, "ipc": ipc, "config": config, "loops": [outer, inner],
                   "weights": weighter_config(weighter), "dataset": dataset.display_name,
                   "dataset_fingerprint": dataset.fingerprint, "init_index": init_index.tolist(),
                   "final_loss": losses[-1] if losses else None, "loss_per_iteration": losses,
                   "distill_seconds": elapsed, "device": str(device), "batched_classes": batched}
-    result = SyntheticSet(syn.detach().cpu(), labels, ipc, name, provenance)
-    if use_cache:
-        artifact.commit({"synthetic.pt": save_torch({"images": result.images, "labels": labels})}, provenance)
-        checkpoint.unlink(missing_ok=True)
-    return result
+    return store_finished(artifact, SyntheticSet(syn.detach().cpu(), labels, ipc, name, provenance), use_cache)

@@ -19,11 +19,12 @@ import torch
 from ..progress import progress as progress_bar
 
 from ..augment import DSA, AugmentParams
-from ..cache import ArtifactDir, atomic_write, save_torch
+from ..cache import ArtifactDir
 from ..datasets import BiasedDataset
 from ..models import ConvNetConfig, build_convnet
 from ..models.convnet import ConvNet
 from ..seeding import torch_generator
+from .checkpoint import RunState, load_finished, store_finished
 from .synthetic import SyntheticSet, class_index_tensors, init_from_real, sample_class_batches
 from .weights import SampleWeighter, weighter_config
 
@@ -114,9 +115,9 @@ def distill_dm(dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: Sam
     device = torch.device(device)
     chunk = default_embed_chunk(device) if embed_chunk == "auto" else embed_chunk
     artifact = _artifact(dataset, ipc, config, weighter)
-    if use_cache and artifact.is_complete():
-        state = torch.load(artifact.file("synthetic.pt"))
-        return SyntheticSet(state["images"], state["labels"], ipc, "DM", artifact.meta()["provenance"])
+    finished = load_finished(artifact, ipc, "DM", use_cache)
+    if finished is not None:
+        return finished
 
     init_gen = torch_generator(config.seed, "dm", "init")
     net_gen = torch_generator(config.seed, "dm", "networks")
@@ -125,35 +126,19 @@ def distill_dm(dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: Sam
     images, labels, init_index = init_from_real(dataset, ipc, init_gen)
     syn = images.to(device).requires_grad_(True)
     optimizer = torch.optim.SGD([syn], lr=config.lr_img, momentum=config.momentum)
-    start, losses, elapsed = 0, [], 0.0
-
-    checkpoint = artifact.file("checkpoint.pt")
-    if use_cache and checkpoint.exists():
-        try:
-            state = torch.load(checkpoint)
-            with torch.no_grad():
-                syn.copy_(state["images"].to(device))
-            optimizer.load_state_dict(state["optimizer"])
-            for gen, key in ((net_gen, "net_gen"), (batch_gen, "batch_gen"), (aug_gen, "aug_gen")):
-                gen.set_state(state[key])
-            start, losses, elapsed = state["iteration"], state["losses"], state["elapsed_s"]
-        except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs the progress
-            print(f"ignoring unreadable DM checkpoint {checkpoint}: {exc}")
-
-    def save_checkpoint(iteration: int) -> None:
-        atomic_write(checkpoint, save_torch({
-            "images": syn.detach().cpu(), "optimizer": optimizer.state_dict(), "iteration": iteration,
-            "net_gen": net_gen.get_state(), "batch_gen": batch_gen.get_state(), "aug_gen": aug_gen.get_state(),
-            "losses": losses, "elapsed_s": elapsed}))
+    run = RunState({"images": syn}, {"images": optimizer},
+                   {"networks": net_gen, "real-batches": batch_gen, "dsa": aug_gen})
+    run.restore(artifact, use_cache, "DM")
+    losses = run.losses
 
     members = class_index_tensors(dataset)
     train_images = torch.from_numpy(dataset.train.images)
     dsa = DSA(dataset.dsa_strategy) if config.dsa else None
     c = dataset.num_classes
     loss_fn = dm_loss if batched else dm_loss_per_class
-    bar = progress_bar(range(start, config.iterations), desc=f"DM ipc={ipc}", disable=not progress,
-               initial=start, total=config.iterations)
-    t0 = time.perf_counter()
+    bar = progress_bar(range(run.iteration, config.iterations), desc=f"DM ipc={ipc}", disable=not progress,
+                       initial=run.iteration, total=config.iterations)
+    t0, elapsed_before = time.perf_counter(), run.elapsed_s
     for it in bar:
         net = build_convnet(dataset.channels, c, dataset.image_size, config.model, net_gen, device)
         net.requires_grad_(False)
@@ -168,19 +153,12 @@ def distill_dm(dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: Sam
         losses.append(float(loss.detach()))
         if (it + 1) % 10 == 0:
             bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}")
-        if use_cache and config.checkpoint_every and (it + 1) % config.checkpoint_every == 0 \
-                and it + 1 < config.iterations:
-            elapsed_now = elapsed + time.perf_counter() - t0
-            elapsed, t0 = elapsed_now, time.perf_counter()
-            save_checkpoint(it + 1)
-    elapsed += time.perf_counter() - t0
+        if run.due(use_cache, config.checkpoint_every, it + 1, config.iterations):
+            run.save(artifact, it + 1, elapsed_before + time.perf_counter() - t0)
+    elapsed = elapsed_before + time.perf_counter() - t0
 
     provenance = {"method": "DM", "ipc": ipc, "config": config, "weights": weighter_config(weighter),
                   "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
                   "init_index": init_index.tolist(), "final_loss": losses[-1] if losses else None,
                   "loss_every_10": losses[::10], "distill_seconds": elapsed, "device": str(device)}
-    result = SyntheticSet(syn.detach().cpu(), labels, ipc, "DM", provenance)
-    if use_cache:
-        artifact.commit({"synthetic.pt": save_torch({"images": result.images, "labels": labels})}, provenance)
-        checkpoint.unlink(missing_ok=True)
-    return result
+    return store_finished(artifact, SyntheticSet(syn.detach().cpu(), labels, ipc, "DM", provenance), use_cache)

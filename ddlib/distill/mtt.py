@@ -48,10 +48,11 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from ..progress import progress as progress_bar
 
 from ..augment import DSA
-from ..cache import ArtifactDir, atomic_write, save_torch
+from ..cache import ArtifactDir, save_torch
 from ..datasets import BiasedDataset
 from ..models import ConvNetConfig, build_convnet
 from ..seeding import torch_generator
+from .checkpoint import RunState, load_finished, store_finished
 from .synthetic import SyntheticSet, init_from_real
 from .weights import SampleWeighter, weighter_config
 
@@ -338,9 +339,9 @@ def distill_mtt(dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: S
         sample_weights = expert_sample_weights(dataset, weighter)
     weights_key = _weights_key(sample_weights, None if weighter is None else weighter_config(weighter))
     artifact = _artifact(dataset, ipc, config, weights_key)
-    if use_cache and artifact.is_complete():
-        state = torch.load(artifact.file("synthetic.pt"))
-        return SyntheticSet(state["images"], state["labels"], ipc, "MTT", artifact.meta()["provenance"])
+    finished = load_finished(artifact, ipc, "MTT", use_cache)
+    if finished is not None:
+        return finished
 
     experts, expert_keys = load_experts(dataset, config.experts, sample_weights,
                                         None if weighter is None else weighter_config(weighter), device, progress,
@@ -355,37 +356,18 @@ def distill_mtt(dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: S
     syn_lr = torch.tensor(schedule.lr_teacher, device=device).requires_grad_(True)
     opt_img = torch.optim.SGD([syn], lr=schedule.lr_img, momentum=config.momentum)
     opt_lr = torch.optim.SGD([syn_lr], lr=schedule.lr_lr, momentum=config.momentum)
-    start, losses, elapsed = 0, [], 0.0
-
-    checkpoint = artifact.file("checkpoint.pt")
-    if use_cache and checkpoint.exists():
-        try:
-            state = torch.load(checkpoint)
-            with torch.no_grad():
-                syn.copy_(state["images"].to(device))
-                syn_lr.copy_(state["syn_lr"].to(device))
-            opt_img.load_state_dict(state["opt_img"])
-            opt_lr.load_state_dict(state["opt_lr"])
-            for k, gen in gens.items():
-                gen.set_state(state[k])
-            start, losses, elapsed = state["iteration"], state["losses"], state["elapsed_s"]
-        except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs the progress
-            print(f"ignoring unreadable MTT checkpoint {checkpoint}: {exc}")
-
-    def save_checkpoint(iteration: int) -> None:
-        atomic_write(checkpoint, save_torch({
-            "images": syn.detach().cpu(), "syn_lr": syn_lr.detach().cpu(), "opt_img": opt_img.state_dict(),
-            "opt_lr": opt_lr.state_dict(), "iteration": iteration, **{k: g.get_state() for k, g in gens.items()},
-            "losses": losses, "elapsed_s": elapsed}))
+    run = RunState({"images": syn, "syn_lr": syn_lr}, {"images": opt_img, "syn_lr": opt_lr}, gens)
+    run.restore(artifact, use_cache, "MTT")
+    losses = run.losses
 
     # The student's architecture; its own parameters are never used (the expert's are).
     net = build_convnet(dataset.channels, dataset.num_classes, dataset.image_size, config.model,
                         torch_generator(config.seed, "mtt", "architecture"), device)
     net.requires_grad_(False)
     dsa = DSA(dataset.dsa_strategy) if config.dsa else None
-    bar = progress_bar(range(start, config.iterations), desc=f"MTT ipc={ipc}", disable=not progress,
-               initial=start, total=config.iterations)
-    t0 = time.perf_counter()
+    bar = progress_bar(range(run.iteration, config.iterations), desc=f"MTT ipc={ipc}", disable=not progress,
+                       initial=run.iteration, total=config.iterations)
+    t0, elapsed_before = time.perf_counter(), run.elapsed_s
     for it in bar:
         e = int(torch.randint(len(experts), (1,), generator=gens["select_gen"]))
         t = int(torch.randint(schedule.max_start_epoch, (1,), generator=gens["select_gen"]))
@@ -403,19 +385,13 @@ def distill_mtt(dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: S
             on_step(it, losses[-1])
         if (it + 1) % 10 == 0:
             bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.4f}", lr=f"{float(syn_lr.detach()):.2e}")
-        if use_cache and config.checkpoint_every and (it + 1) % config.checkpoint_every == 0 \
-                and it + 1 < config.iterations:
-            elapsed, t0 = elapsed + time.perf_counter() - t0, time.perf_counter()
-            save_checkpoint(it + 1)
-    elapsed += time.perf_counter() - t0
+        if run.due(use_cache, config.checkpoint_every, it + 1, config.iterations):
+            run.save(artifact, it + 1, elapsed_before + time.perf_counter() - t0)
+    elapsed = elapsed_before + time.perf_counter() - t0
 
     provenance = {"method": "MTT", "ipc": ipc, "config": config, "schedule": schedule, "weights": weights_key,
                   "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
                   "expert_keys": expert_keys, "init_index": init_index.tolist(),
                   "final_loss": losses[-1] if losses else None, "loss_every_10": losses[::10],
                   "final_syn_lr": float(syn_lr.detach()), "distill_seconds": elapsed, "device": str(device)}
-    result = SyntheticSet(syn.detach().cpu(), labels, ipc, "MTT", provenance)
-    if use_cache:
-        artifact.commit({"synthetic.pt": save_torch({"images": result.images, "labels": labels})}, provenance)
-        checkpoint.unlink(missing_ok=True)
-    return result
+    return store_finished(artifact, SyntheticSet(syn.detach().cpu(), labels, ipc, "MTT", provenance), use_cache)
