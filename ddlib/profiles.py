@@ -12,13 +12,60 @@ may override single fields with :func:`dataclasses.replace`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .distill.dc import REFERENCE_LOOPS, DCConfig
 from .distill.dm import DMConfig
+from .distill.mtt import PAPER_SCHEDULES, ExpertConfig, MTTConfig, MTTSchedule
 from .models import ConvNetConfig
+from .kde import KDEConfig
+from .surrogate import SurrogateConfig
 from .training import TrainConfig
 
 PROFILE_ENV = "DDLIB_PROFILE"
+
+
+@dataclass(frozen=True)
+class DatasetsConfig:
+    """What notebook 00 builds and shows (data sets, ratios, sizes)."""
+
+    names: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq")
+    # ratios whose count tables are shown (every data set is built at each)
+    conflict_ratios: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
+    # None: the full data sets; a number keeps the first samples of every class (BG FMNIST, CIFAR)
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    # CIFAR-10-C level 5 = LfF's / DFA's standard "severity4" Corrupted CIFAR-10
+    corruption_severity: int = 5
+    bffhq_image_size: int = 64
+    grid_per_class: int = 4
+
+
+@dataclass(frozen=True)
+class KDEGridConfig:
+    """The kernel variance × temperature ablation of notebook 02 (DM + KDE on Colored MNIST)."""
+
+    sigma2s: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
+    taus: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
+    ipc: int = 50
+    dm_iterations: int | None = None  # None: the method's DM iterations
+    eval_models: int | None = None    # None: the profile's eval_models
+
+
+@dataclass(frozen=True)
+class KDEMethodConfig:
+    """The paper's method (notebook 02): the surrogate, the KDE weights and what they are run on."""
+
+    surrogate: SurrogateConfig = SurrogateConfig()
+    kde: KDEConfig = KDEConfig()
+    dm: DMConfig | None = None  # DM settings for vanilla and re-weighted DM alike; None: the profile's dm
+    conflict_ratio: float = 0.05
+    ipcs: tuple[int, ...] = (1, 10, 50)
+    methods: tuple[str, ...] = ("dm", "dc", "dsa", "mtt")
+    grid: KDEGridConfig = KDEGridConfig()
+    surrogate_variants: tuple[SurrogateConfig, ...] = ()  # compared by weight diagnostics only
+    diagnostic_batches: int = 20
+    projection_samples: int = 3000
 
 
 @dataclass(frozen=True)
@@ -35,11 +82,27 @@ class Profile:
     conflict_ratios: tuple[float, ...]
     ipcs: tuple[int, ...]
     seed: int = 0
+    datasets: DatasetsConfig = DatasetsConfig()
+    # Gradient matching (DC; DSA = the same with dsa=True) and trajectory matching.
+    dc: DCConfig = DCConfig()
+    mtt: MTTConfig = MTTConfig()
+    # The paper's method: SupCon surrogate + KDE re-weighting (notebook 02).
+    kde_method: KDEMethodConfig = KDEMethodConfig()
 
 
 _PAPER_MODEL = ConvNetConfig(depth=3, width=128, norm="instancenorm", pooling="avgpooling")
 _QUICK_MODEL = ConvNetConfig(depth=3, width=32, norm="instancenorm", pooling="avgpooling")
 _SMOKE_MODEL = ConvNetConfig(depth=2, width=8, norm="instancenorm", pooling="avgpooling")
+
+
+def _schedules(syn_steps: int, expert_epochs: int, max_start: tuple[int, int, int],
+               batch_syn: int | None = None) -> tuple[MTTSchedule, ...]:
+    """The paper's per-IPC MTT learning rates with fewer steps, earlier start epochs and (optionally)
+    at most ``batch_syn`` synthetic images per student step (CPU profiles)."""
+    return tuple(MTTSchedule(ipc=s.ipc, syn_steps=syn_steps, expert_epochs=expert_epochs, max_start_epoch=m,
+                             lr_img=s.lr_img, lr_lr=s.lr_lr, lr_teacher=s.lr_teacher, batch_syn=batch_syn)
+                 for s, m in zip(PAPER_SCHEDULES, max_start))
+
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
@@ -52,21 +115,39 @@ PROFILES: dict[str, Profile] = {
         full_data=TrainConfig(epochs=1, batch_size=128, model=_SMOKE_MODEL),
         full_data_models=1,
         full_data_max_samples=1000,
+        datasets=DatasetsConfig(conflict_ratios=(0.05,), train_per_class=200, test_per_class=50,
+                                grid_per_class=2),
         conflict_ratios=(0.05,),
         ipcs=(1,),
+        dc=DCConfig(iterations=2, loops=((1, 1, 1), (10, 2, 2), (50, 2, 1)), batch_real=16, model=_SMOKE_MODEL,
+                    checkpoint_every=0),
+        mtt=MTTConfig(iterations=3, schedules=_schedules(2, 1, (1, 1, 1)), model=_SMOKE_MODEL,
+                      experts=ExpertConfig(count=1, epochs=2, batch_size=128, model=_SMOKE_MODEL,
+                                           max_train_samples=500),
+                      checkpoint_every=0),
     ),
     "quick": Profile(
         name="quick",
-        description="laptop CPU: ConvNet-3 width 32, 400 DM iterations, 150 evaluation epochs",
+        description="laptop CPU: ConvNet-3 width 32, 300 DM iterations, 150 evaluation epochs",
         model=_QUICK_MODEL,
-        dm=DMConfig(iterations=400, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=100),
+        dm=DMConfig(iterations=300, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=100),
         eval=TrainConfig(epochs=150, batch_size=256, model=_QUICK_MODEL),
         eval_models=2,
         full_data=TrainConfig(epochs=2, batch_size=128, model=_QUICK_MODEL),
         full_data_models=1,
-        full_data_max_samples=30_000,
+        full_data_max_samples=20_000,
         conflict_ratios=(0.05,),
-        ipcs=(1, 10, 50),
+        ipcs=(10, 50),
+        # DC/DSA: 20 iterations, 32 real images per class, (outer, inner) cut to (4, 5) at IPC 10 and
+        # (4, 2) at IPC 50 (the reference: 1,000 iterations, 256 images, (10, 50) and (50, 10)).
+        dc=DCConfig(iterations=20, loops=((1, 1, 1), (10, 4, 5), (50, 4, 2)), batch_real=32, model=_QUICK_MODEL,
+                    checkpoint_every=5),
+        # MTT: 2 experts × 5 epochs on 10,000 training images; 60 iterations of 10 student steps on at
+        # most 100 synthetic images each (the reference: 100 experts × 50 epochs, 5,000 iterations,
+        # 30-50 steps on all images).
+        mtt=MTTConfig(iterations=60, schedules=_schedules(10, 2, (2, 3, 3), batch_syn=100), model=_QUICK_MODEL,
+                      experts=ExpertConfig(count=2, epochs=5, model=_QUICK_MODEL, max_train_samples=10_000),
+                      checkpoint_every=20),
     ),
     "paper": Profile(
         name="paper",
@@ -80,8 +161,52 @@ PROFILES: dict[str, Profile] = {
         full_data_max_samples=None,
         conflict_ratios=(0.005, 0.01, 0.02, 0.05),
         ipcs=(1, 10, 50),
+        dc=DCConfig(iterations=1000, loops=REFERENCE_LOOPS, batch_real=256, model=_PAPER_MODEL, checkpoint_every=50),
+        # checkpoint_steps: the memory strategy that fits CIFAR-10 IPC 50 on one 80 GB GPU (mtt.py).
+        mtt=MTTConfig(iterations=5000, schedules=PAPER_SCHEDULES, model=_PAPER_MODEL,
+                      experts=ExpertConfig(count=100, epochs=50, model=_PAPER_MODEL), checkpoint_steps=True,
+                      checkpoint_every=200),
     ),
 }
+
+
+# The method's settings per profile (notebook 02). Defaults chosen by measurement, see notebook 02's last section.
+def _surrogate_variants(base: SurrogateConfig, epochs: tuple[float, ...] = ()) -> tuple[SurrogateConfig, ...]:
+    """The surrogate ablation: colour-free and no augmentation, ERM, and other training lengths."""
+    return (replace(base, augment="geometric"), replace(base, augment="none"),
+            replace(base, objective="erm", embedding="encoder"),
+            *(replace(base, epochs=e) for e in epochs))
+
+
+_SMOKE_SURROGATE = SurrogateConfig(epochs=1, max_samples=512, batch_size=64, projection_dim=32, model=_SMOKE_MODEL)
+# A briefly trained SupCon surrogate (one epoch on 20,000 images): still biased, so it isolates the
+# conflicting samples (shared/reference/paper.md §2, second probe; measured again in notebook 02).
+_QUICK_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=_QUICK_MODEL)
+_PAPER_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=ConvNetConfig(width=64))
+_KDE_METHODS = {
+    "smoke": KDEMethodConfig(
+        surrogate=_SMOKE_SURROGATE, ipcs=(1,), methods=("dm", "dsa", "mtt"),
+        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(0.1, 1.0), ipc=1),
+        surrogate_variants=(replace(_SMOKE_SURROGATE, augment="geometric"),),
+        diagnostic_batches=2, projection_samples=300),
+    "quick": KDEMethodConfig(
+        surrogate=_QUICK_SURROGATE,
+        # lr_img 10: measured at IPC 10, 400 iterations: vanilla DM 22.9 % (lr 1) vs 22.7 % (lr 10), DM + KDE
+        # 70.9 % (lr 1) vs 85.9 % (lr 10): images initialised from bias-aligned real ones must move far.
+        # 150 iterations: at lr 10, DM + KDE reached 87.0 % after 150 iterations vs 85.8 % after 300.
+        dm=replace(PROFILES["quick"].dm, lr_img=10.0, iterations=150),
+        ipcs=(10,), methods=("dm",),
+        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(1.0, 0.1, 0.01), ipc=10, eval_models=1),
+        surrogate_variants=_surrogate_variants(_QUICK_SURROGATE),
+        diagnostic_batches=20, projection_samples=3000),
+    "paper": KDEMethodConfig(
+        surrogate=_PAPER_SURROGATE,
+        dm=replace(PROFILES["paper"].dm, lr_img=10.0),
+        ipcs=(1, 10, 50), methods=("dm", "dc", "dsa", "mtt"),
+        grid=KDEGridConfig(ipc=50),
+        surrogate_variants=_surrogate_variants(_PAPER_SURROGATE, epochs=(0.25, 5.0))),
+}
+PROFILES = {name: replace(p, kde_method=_KDE_METHODS.get(name, p.kde_method)) for name, p in PROFILES.items()}
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -1,0 +1,5 @@
+"""Training objectives that are not plain cross-entropy."""
+
+from .supcon import supcon_loss
+
+__all__ = ["supcon_loss"]
