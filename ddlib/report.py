@@ -26,14 +26,14 @@ def _fmt(v: object, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "—"
     if isinstance(v, float):
-        return f"{v:.{digits}f}"
+        return f"{v:.{digits}f}" if abs(v) >= 1 or v == 0 else f"{v:.2g}"
     return str(v)
 
 
 def markdown_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
     head = "| " + " | ".join(columns.values()) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
-    rows = ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for _, r in df.iterrows()]
+    rows = ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for _, r in df.astype(object).iterrows()]
     return "\n".join([head, rule, *rows])
 
 
@@ -51,8 +51,16 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
      {"conflict_ratio": "conflicting ratio", "train_data": "trained on", "method": "method", "ipc": "IPC",
       "acc": "accuracy %", "acc_std": "± std", "aligned": "aligned %", "conflicting": "conflicting %",
       "paper": "paper %"}),
-    ("02_main_results", "KDE + SupCon re-weighting — main results (notebook 02)", {}),
-    ("02_ablation_sigma_tau", "Kernel variance × temperature ablation (notebook 02)", {}),
+    ("02_main_results", "KDE + SupCon re-weighting — main results (notebook 02)",
+     {"data set": "data set", "IPC": "IPC", "method": "method", "acc": "accuracy %", "acc_std": "± std",
+      "aligned": "aligned %", "conflicting": "conflicting %", "paper": "paper %", "weights": "weights"}),
+    ("02_ablation_sigma2_tau", "Kernel variance σ² × temperature τ, DM + KDE (notebook 02)",
+     {"σ²": "σ²", "τ": "τ", "acc": "accuracy %", "aligned": "aligned %", "conflicting": "conflicting %",
+      "weight on conflicting": "weight on conflicting", "ESS": "ESS", "n_models": "models"}),
+    ("02_ablation_scope", "Batch vs class scope of the KDE (notebook 02)",
+     {"scope": "scope", "acc": "accuracy %", "weight on conflicting": "weight on conflicting", "ESS": "ESS"}),
+    ("02_runtime_overhead", "Runtime overhead of the method (notebook 02)",
+     {"step": "step", "seconds": "seconds", "% of vanilla distillation": "% of vanilla distillation"}),
 ]
 
 
