@@ -26,7 +26,7 @@ def _fmt(v: object, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "—"
     if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) >= 1 or v == 0 else f"{v:.2g}"
+        return f"{v:.{digits}f}" if abs(v) >= 10 or v == int(v) else f"{v:.2f}"
     return str(v)
 
 
@@ -47,6 +47,9 @@ def _provenance_line(csv: Path) -> str:
 
 
 SECTIONS: list[tuple[str, str, dict[str, str]]] = [
+    ("00_ratio_summary", "The biased data sets: realised bias-conflicting counts (notebook 00)",
+     {"data set": "data set", "train": "train", "train conflicting": "conflicting", "realised %": "realised %",
+      "test": "test", "test aligned %": "test aligned %"}),
     ("01_bias_analysis_colored_mnist", "Bias analysis — Colored MNIST (notebook 01)",
      {"conflict_ratio": "conflicting ratio", "train_data": "trained on", "method": "method", "ipc": "IPC",
       "acc": "accuracy %", "acc_std": "± std", "aligned": "aligned %", "conflicting": "conflicting %",
