@@ -38,8 +38,10 @@ def test_paper_numbers_come_only_from_the_reference_table():
 
 
 def test_markdown_table_formats_missing_values():
-    md = markdown_table(pd.DataFrame([{"a": 1.234, "b": None}]), {"a": "A", "b": "B"})
-    assert md.splitlines()[2] == "| 1.2 | — |"
+    md = markdown_table(pd.DataFrame([{"a": 12.34, "b": None, "c": 0.456, "d": 3}]),
+                        {"a": "A", "b": "B", "c": "C", "d": "D"})
+    # one decimal from 10 up, two below (ratios, weights), integers as they are, missing as a dash
+    assert md.splitlines()[2] == "| 12.3 | — | 0.46 | 3 |"
 
 
 @pytest.mark.parametrize("args, message", [
