@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .progress import progress
 
 from .augment import DSA
 from .datasets import BiasedDataset
 from .models import ConvNetConfig, build_convnet
+from .progress import progress
 from .seeding import torch_generator
 
 
@@ -60,22 +60,33 @@ def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch
     model.train()
     for _ in progress(range(config.epochs), desc=desc, disable=not show_progress, leave=False):
         order = torch.randperm(len(images), generator=shuffle_gen)
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            x = _as_float(dataset, images[batch], device)
-            y = labels[batch].to(device)
-            if dsa is not None:
-                x = dsa(x, aug_gen)
-            if sample_weights is None:
-                loss = F.cross_entropy(model(x), y)
-            else:
-                w = sample_weights[batch].to(device)
-                loss = (F.cross_entropy(model(x), y, reduction="none") * w).sum() / w.sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        train_one_epoch(model, optimizer, dataset, images, labels, order, config.batch_size, device, dsa, aug_gen,
+                        sample_weights)
         scheduler.step()
     return model.eval()
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: BiasedDataset,
+                    images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, batch_size: int,
+                    device: torch.device, dsa: DSA | None, aug_gen: torch.Generator,
+                    sample_weights: torch.Tensor | None = None) -> None:
+    """One pass over ``images[order]`` in mini-batches: per-sample DSA, (weighted) cross-entropy, SGD step.
+
+    ``sample_weights`` (one per image) weight the per-sample loss, normalised by the batch's weight sum."""
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        x = _as_float(dataset, images[batch], device)
+        y = labels[batch].to(device)
+        if dsa is not None:
+            x = dsa(x, aug_gen)
+        if sample_weights is None:
+            loss = F.cross_entropy(model(x), y)
+        else:
+            w = sample_weights[batch].to(device)
+            loss = (F.cross_entropy(model(x), y, reduction="none") * w).sum() / w.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
 
 @torch.no_grad()

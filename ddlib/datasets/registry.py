@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,10 +67,6 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
     spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)
-
-
-def with_spec(spec: DatasetSpec, **changes: Any) -> DatasetSpec:
-    return replace(spec, **changes)
 
 
 def split_arrays(prefix: str, split: BiasedSplit) -> dict[str, np.ndarray]:

@@ -42,12 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
-from ..progress import progress as progress_bar
 
 from ..augment import DSA, AugmentParams
 from ..cache import ArtifactDir
 from ..datasets import BiasedDataset
 from ..models import ConvNetConfig, build_convnet
+from ..progress import progress as progress_bar
 from ..seeding import torch_generator
 from .checkpoint import RunState, load_finished, store_finished
 from .matching import METRICS, gradient_distance

@@ -45,13 +45,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
-from ..progress import progress as progress_bar
 
 from ..augment import DSA
 from ..cache import ArtifactDir, save_torch
 from ..datasets import BiasedDataset
 from ..models import ConvNetConfig, build_convnet
+from ..progress import progress as progress_bar
 from ..seeding import torch_generator
+from ..training import train_one_epoch
 from .checkpoint import RunState, load_finished, store_finished
 from .synthetic import SyntheticSet, init_from_real
 from .weights import SampleWeighter, weighter_config
@@ -204,20 +205,8 @@ def train_expert(dataset: BiasedDataset, config: ExpertConfig, index: int,
     net.train()
     for _ in progress_bar(range(config.epochs), desc=f"expert {index}", disable=not progress, leave=False):
         order = subset[torch.randperm(len(subset), generator=shuffle_gen)]
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            x = dataset.normalize(images[batch], device)
-            if dsa is not None:
-                x = dsa(x, aug_gen)
-            y = targets[batch].to(device)
-            if sample_weights is None:
-                loss = F.cross_entropy(net(x), y)
-            else:
-                w = sample_weights[batch].to(device)
-                loss = (F.cross_entropy(net(x), y, reduction="none") * w).sum() / w.sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        train_one_epoch(net, optimizer, dataset, images, targets, order, config.batch_size, device, dsa, aug_gen,
+                        sample_weights)
         trajectory.append(flat.flatten(net).cpu())
     return torch.stack(trajectory)
 
