@@ -40,6 +40,25 @@ class DatasetsConfig:
     bffhq_image_size: int = 64
     grid_per_class: int = 4
 
+    def options_for(self, name: str) -> dict[str, object]:
+        """The builder options of data set ``name`` under this config (slices, BFFHQ's image size)."""
+        from .datasets import dataset_info
+        return dataset_info(name).pick_options(train_per_class=self.train_per_class,
+                                               test_per_class=self.test_per_class, image_size=self.bffhq_image_size)
+
+
+@dataclass(frozen=True)
+class BiasAnalysisConfig:
+    """Notebook 01: the data sets and methods of the bias analysis (ratios and IPCs: the profile's).
+
+    Data sets are built as ``Profile.datasets`` says (slices in ``smoke``, full sets otherwise)."""
+
+    datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq")
+    methods: tuple[str, ...] = ("DC", "DSA", "DM", "MTT")
+    # Also evaluate IPC random real images per class: is a loss of accuracy due to distillation or
+    # to the small set size alone?
+    random_real_baseline: bool = True
+
 
 @dataclass(frozen=True)
 class KDEGridConfig:
@@ -88,6 +107,8 @@ class Profile:
     mtt: MTTConfig = MTTConfig()
     # The paper's method: SupCon surrogate + KDE re-weighting (notebook 02).
     kde_method: KDEMethodConfig = KDEMethodConfig()
+    # The bias analysis (notebook 01).
+    analysis: BiasAnalysisConfig = BiasAnalysisConfig()
 
 
 _PAPER_MODEL = ConvNetConfig(depth=3, width=128, norm="instancenorm", pooling="avgpooling")
@@ -137,7 +158,9 @@ PROFILES: dict[str, Profile] = {
         full_data_models=1,
         full_data_max_samples=20_000,
         conflict_ratios=(0.05,),
-        ipcs=(10, 50),
+        # IPC 10 only: notebook 01 runs 3 data sets × 4 methods × 2 training sets in < 45 min on 2 cores
+        # (IPC 1, 10 and 50 in the paper profile).
+        ipcs=(10,),
         # DC/DSA: 20 iterations, 32 real images per class, (outer, inner) cut to (4, 5) at IPC 10 and
         # (4, 2) at IPC 50 (the reference: 1,000 iterations, 256 images, (10, 50) and (50, 10)).
         dc=DCConfig(iterations=20, loops=((1, 1, 1), (10, 4, 5), (50, 4, 2)), batch_real=32, model=_QUICK_MODEL,

@@ -42,18 +42,25 @@ def _provenance_line(csv: Path) -> str:
     if not prov_path.exists():
         return ""
     prov = json.loads(prov_path.read_text())
-    commit = (prov.get("git_commit") or "?")[:8]
+    commit = (prov.get("git_commit") or "?")[:8] + (" + uncommitted changes" if prov.get("uncommitted_code_changes")
+                                                    else "")
     return f"*Written {prov.get('written', '?')} on {prov.get('device', '?')}, commit {commit}, torch {prov.get('torch', '?')}.*"
 
+
+BIAS_ANALYSIS_COLUMNS = {"conflict_ratio": "conflicting ratio", "train_data": "trained on", "method": "method", "ipc": "IPC",
+      "acc": "accuracy %", "acc_std": "± std", "aligned": "aligned %", "conflicting": "conflicting %",
+      "paper": "paper %"}
 
 SECTIONS: list[tuple[str, str, dict[str, str]]] = [
     ("00_ratio_summary", "The biased data sets: realised bias-conflicting counts (notebook 00)",
      {"data set": "data set", "train": "train", "train conflicting": "conflicting", "realised %": "realised %",
       "test": "test", "test aligned %": "test aligned %"}),
-    ("01_bias_analysis_colored_mnist", "Bias analysis — Colored MNIST (notebook 01)",
-     {"conflict_ratio": "conflicting ratio", "train_data": "trained on", "method": "method", "ipc": "IPC",
-      "acc": "accuracy %", "acc_std": "± std", "aligned": "aligned %", "conflicting": "conflicting %",
-      "paper": "paper %"}),
+    *((f"01_bias_analysis_{name}", f"Bias analysis — {title} (notebook 01)", BIAS_ANALYSIS_COLUMNS)
+      for name, title in (("colored_mnist", "Colored MNIST"), ("bg_fmnist", "BG Fashion-MNIST"),
+                          ("corrupted_cifar10", "Corrupted CIFAR-10"), ("bffhq", "BFFHQ"))),
+    ("01_bias_verdicts", "Amplified or suppressed? Share of accuracy the bias costs, distilled vs full data (notebook 01)",
+     {"dataset": "data set", "method": "method", "ipc": "IPC", "relative_drop": "bias cost (share)",
+      "full_data_relative_drop": "full data's bias cost", "verdict": "verdict"}),
     ("02_main_results", "KDE + SupCon re-weighting — main results (notebook 02)",
      {"data set": "data set", "IPC": "IPC", "method": "method", "acc": "accuracy %", "acc_std": "± std",
       "aligned": "aligned %", "conflicting": "conflicting %", "paper": "paper %", "weights": "weights"}),

@@ -82,6 +82,7 @@ def _now() -> str:
 
 
 def git_commit() -> str | None:
+    """HEAD's hash, or None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True,
                              timeout=10)
@@ -90,11 +91,22 @@ def git_commit() -> str | None:
         return None
 
 
+def git_code_changed() -> bool | None:
+    """Whether tracked code (``ddlib/``, ``notebooks/``) differs from HEAD: a result written then does
+    not come from HEAD's code alone. None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "ddlib", "notebooks"],
+                             cwd=repo_root(), capture_output=True, text=True, timeout=10)
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def run_provenance(profile: Any, device: torch.device, **extra: Any) -> dict[str, Any]:
     """What every saved result records: profile (all settings), seed, device, versions, commit, time."""
     return {"profile": asdict(profile) if hasattr(profile, "__dataclass_fields__") else profile,
             "device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "git_commit": git_commit(), "written": _now(), **extra}
+            "git_commit": git_commit(), "uncommitted_code_changes": git_code_changed(), "written": _now(), **extra}
 
 
 def save_table(table: pd.DataFrame, name: str, profile_name: str, provenance: dict[str, Any]) -> Path:

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _table():
     rows = []
     for train_data, full, dm in (("unbiased", 90.0, 80.0), ("biased", 85.0, 30.0)):
-        rows.append({"conflict_ratio": 0.05, "train_data": train_data, "method": "full data", "ipc": None, "acc": full})
-        rows.append({"conflict_ratio": 0.05, "train_data": train_data, "method": "DM", "ipc": 10, "acc": dm})
+        base = {"dataset": "colored_mnist", "conflict_ratio": 0.05, "train_data": train_data}
+        rows.append({**base, "method": "full data", "ipc": None, "acc": full})
+        rows.append({**base, "method": "DM", "ipc": 10, "acc": dm})
     return pd.DataFrame(rows)
 
 
@@ -57,3 +58,22 @@ def test_reproduce_script_rejects_bad_arguments(args, message):
 def test_reproduce_script_help():
     proc = subprocess.run(["bash", str(ROOT / "reproduce.sh"), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--profile" in proc.stdout and "--tests" in proc.stdout
+
+
+def test_provenance_says_when_the_code_differs_from_the_commit(tmp_path, monkeypatch):
+    import ddlib.results as results
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "ddlib").mkdir()
+    (tmp_path / "ddlib" / "m.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    monkeypatch.setattr(results, "repo_root", lambda: tmp_path)
+    assert results.git_code_changed() is False and len(results.git_commit()) == 40
+    (tmp_path / "ddlib" / "m.py").write_text("x = 2\n")
+    assert results.git_code_changed() is True
+    assert results.run_provenance(PROFILES["smoke"], "cpu")["uncommitted_code_changes"] is True

@@ -317,30 +317,6 @@ def test_missing_bffhq_gives_the_documented_error(tmp_path, monkeypatch):
 
 
 # -- BFFHQ on a generated fixture ----------------------------------------------------------------
-def make_bffhq_fixture(root, size: int = 24) -> dict[str, list[tuple[int, int]]]:
-    """A tiny BFFHQ tree in DFA's layout; each image's colour encodes its (age, gender)."""
-    layout = {"0.5pct/align": [(0, 0)] * 4 + [(1, 1)] * 4, "0.5pct/conflict": [(0, 1), (1, 0)],
-              "valid": [(0, 0), (1, 1), (0, 1), (1, 0)], "test": [(0, 0), (1, 1), (0, 1), (1, 0), (1, 0)]}
-    rng = np.random.default_rng(0)
-    ident = 0
-    for folder, labels in layout.items():
-        for age, gender in labels:
-            sub = root / "bffhq" / folder / (str(age) if folder.startswith("0.5pct") else "")
-            sub.mkdir(parents=True, exist_ok=True)
-            colour = np.array([40 + 160 * age, 40 + 160 * gender, 128])
-            pixels = np.clip(colour + rng.integers(-20, 21, (size, size, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(sub / f"{ident:05d}_{age}_{gender}.png")
-            ident += 1
-    return layout
-
-
-@pytest.fixture
-def bffhq_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
-    make_bffhq_fixture(tmp_path / "data")
-    return tmp_path / "data"
-
-
 def test_bffhq_fixture_loads_with_the_right_labels(bffhq_root):
     ds = load_dataset("bffhq", 0.005, data_root=bffhq_root, image_size=16)
     assert (len(ds.train), len(ds.valid), len(ds.test)) == (10, 4, 5)

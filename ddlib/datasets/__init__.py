@@ -4,7 +4,7 @@ from . import colored_mnist  # noqa: F401  (registers the builder)
 from . import bffhq, bg_fmnist, corrupted_cifar10  # noqa: F401  (register their builders)
 from .assignment import assign_attributes, conflicting_count
 from .base import BiasedDataset, BiasedSplit
-from .registry import DatasetSpec, dataset_names, load_dataset, register_dataset
+from .registry import DatasetInfo, DatasetSpec, dataset_info, dataset_names, load_dataset, register_dataset
 
-__all__ = ["BiasedDataset", "BiasedSplit", "DatasetSpec", "assign_attributes", "conflicting_count",
+__all__ = ["BiasedDataset", "BiasedSplit", "DatasetInfo", "DatasetSpec", "dataset_info", "assign_attributes", "conflicting_count",
            "dataset_names", "load_dataset", "register_dataset"]

@@ -41,7 +41,7 @@ def make_split(items: np.ndarray, targets: np.ndarray, conflict_ratio: float, si
     return BiasedSplit(images, targets.astype(np.int64), bias, bias == targets)
 
 
-@register_dataset("bg_fmnist")
+@register_dataset("bg_fmnist", options=("train_per_class", "test_per_class"))
 def build_bg_fmnist(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
     sigma = severity_sigma(spec.severity)
     fashion = load_fashion_mnist(data_root)

@@ -37,7 +37,7 @@ def make_split(images_hwc: np.ndarray, targets: np.ndarray, conflict_ratio: floa
                        bias == targets)
 
 
-@register_dataset("corrupted_cifar10", default_severity=5)
+@register_dataset("corrupted_cifar10", default_severity=5, options=("train_per_class", "test_per_class"))
 def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
     check_severity(spec.severity)
     cifar = load_cifar10(data_root)

@@ -32,23 +32,59 @@ class DatasetSpec:
 
 
 Builder = Callable[[DatasetSpec, "str | os.PathLike | None"], BiasedDataset]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a registered data set supports (asked by the analyses before they build anything)."""
+
+    name: str
+    default_severity: int = 4
+    # the builder options it accepts (e.g. class-balanced slices for fast profiles)
+    options: frozenset[str] = frozenset()
+    # a data set published at one bias-conflicting ratio only (BFFHQ: 0.5 %); None: any ratio
+    fixed_conflict_ratio: float | None = None
+    # whether an unbiased training variant (bias attribute uniform) can be built
+    unbiased_variant: bool = True
+
+    def conflict_ratios(self, requested: tuple[float, ...]) -> tuple[float, ...]:
+        """The ratios this data set is run at: the requested ones, or its only published ratio."""
+        return (self.fixed_conflict_ratio,) if self.fixed_conflict_ratio is not None else tuple(requested)
+
+    def train_variants(self) -> tuple[str, ...]:
+        """The training-data variants of the bias analysis: unbiased and biased, or biased only."""
+        return ("unbiased", "biased") if self.unbiased_variant else ("biased",)
+
+    def pick_options(self, **candidates: Any) -> dict[str, Any]:
+        """The candidates this data set accepts and that are set (not None)."""
+        return {k: v for k, v in candidates.items() if k in self.options and v is not None}
+
+
 _BUILDERS: dict[str, Builder] = {}
-_DEFAULT_SEVERITY: dict[str, int] = {}
+_INFO: dict[str, DatasetInfo] = {}
 
 
-def register_dataset(name: str, default_severity: int = 4) -> Callable[[Builder], Builder]:
+def register_dataset(name: str, default_severity: int = 4, options: tuple[str, ...] = (),
+                     fixed_conflict_ratio: float | None = None,
+                     unbiased_variant: bool = True) -> Callable[[Builder], Builder]:
     """Register a builder; ``default_severity`` is used when ``load_dataset`` gets ``severity=None``."""
     def decorate(builder: Builder) -> Builder:
         if name in _BUILDERS:
             raise ValueError(f"data set {name!r} is registered twice")
         _BUILDERS[name] = builder
-        _DEFAULT_SEVERITY[name] = default_severity
+        _INFO[name] = DatasetInfo(name, default_severity, frozenset(options), fixed_conflict_ratio, unbiased_variant)
         return builder
     return decorate
 
 
 def dataset_names() -> list[str]:
     return sorted(_BUILDERS)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in _INFO:
+        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(dataset_names())}")
+    return _INFO[name]
 
 
 def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = False, severity: int | None = None,
@@ -59,11 +95,14 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
     ``severity=None`` takes the data set's standard severity (Colored MNIST / BG FMNIST: 4, i.e.
     σ = 0.005 as in LfF's example; Corrupted CIFAR-10: level 5, LfF's "severity4" folder).
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(dataset_names())}")
+    info = dataset_info(name)
     check_ratio(conflict_ratio)
+    unknown = sorted(set(options) - info.options)
+    if unknown:
+        raise ValueError(f"data set {name!r} does not take the option(s) {unknown}; it takes "
+                         f"{sorted(info.options) or 'none'}")
     if severity is None:
-        severity = _DEFAULT_SEVERITY[name]
+        severity = info.default_severity
     spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)
