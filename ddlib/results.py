@@ -91,14 +91,32 @@ def git_commit() -> str | None:
         return None
 
 
+def _cell_sources(text: str) -> list[str]:
+    cells = json.loads(text).get("cells", [])
+    return ["".join(c.get("source", "")) for c in cells]
+
+
 def git_code_changed() -> bool | None:
-    """Whether tracked code (``ddlib/``, ``notebooks/``) differs from HEAD: a result written then does
-    not come from HEAD's code alone. None outside a git checkout."""
+    """Whether the code differs from HEAD: a library file, or a notebook's cell *sources* (executed
+    outputs do not count). A result written then does not come from HEAD's code alone. None outside a
+    git checkout."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True, timeout=10)
+
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "ddlib", "notebooks"],
-                             cwd=repo_root(), capture_output=True, text=True, timeout=10)
-        return bool(out.stdout.strip()) if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
+        out = git("diff", "--name-only", "HEAD", "--", "ddlib", "notebooks")
+        if out.returncode != 0:
+            return None
+        for path in out.stdout.split():
+            if not path.endswith(".ipynb"):
+                return True
+            before = git("show", f"HEAD:{path}")
+            now = repo_root() / path
+            if before.returncode != 0 or not now.exists() or \
+                    _cell_sources(before.stdout) != _cell_sources(now.read_text()):
+                return True
+        return False
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
 
 

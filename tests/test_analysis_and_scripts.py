@@ -67,13 +67,27 @@ def test_provenance_says_when_the_code_differs_from_the_commit(tmp_path, monkeyp
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
                        capture_output=True)
 
+    import json
+
+    def notebook(source, output):
+        cell = {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": source,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": output}]}
+        (tmp_path / "notebooks" / "n.ipynb").write_text(json.dumps({"cells": [cell], "nbformat": 4}))
+
     (tmp_path / "ddlib").mkdir()
+    (tmp_path / "notebooks").mkdir()
     (tmp_path / "ddlib" / "m.py").write_text("x = 1\n")
+    notebook("print(1)", "1")
     git("init", "-q")
     git("add", ".")
     git("commit", "-q", "-m", "init")
     monkeypatch.setattr(results, "repo_root", lambda: tmp_path)
     assert results.git_code_changed() is False and len(results.git_commit()) == 40
+    notebook("print(1)", "1 (executed again)")   # new outputs are not a code change
+    assert results.git_code_changed() is False
+    notebook("print(2)", "2")                    # a changed cell is
+    assert results.git_code_changed() is True
+    notebook("print(1)", "1")
     (tmp_path / "ddlib" / "m.py").write_text("x = 2\n")
     assert results.git_code_changed() is True
     assert results.run_provenance(PROFILES["smoke"], "cpu")["uncommitted_code_changes"] is True
