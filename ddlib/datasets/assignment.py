@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+UNIFORM_RATIO = 0.9  # p = 9/10 of K = 10 attributes: every attribute equally likely, i.e. no bias
+
 
 def check_ratio(conflict_ratio: float) -> None:
     if not 0.0 < conflict_ratio < 1.0:

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..sources import DataSourceError, data_roots
-from .base import BiasedDataset, BiasedSplit, channel_stats
-from .registry import DatasetSpec, cached_splits, register_dataset
+from .base import BiasedDataset, BiasedSplit
+from .registry import DatasetSpec, cached_splits, dataset_from_splits, register_dataset
 
 BFFHQ_CONFLICT_RATIO = 0.005
 DEFAULT_IMAGE_SIZE = 64
@@ -128,10 +128,5 @@ def build_bffhq(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -
                         "image_size": image_size, "counts": {k: len(v) for k, v in files.items()}}
 
     splits, provenance = cached_splits(spec, source_id, build)
-    mean, std = channel_stats(splits["train"].images)
-    return BiasedDataset(
-        name="bffhq", display_name=f"BFFHQ (0.5 % bias-conflicting, {image_size} px)",
-        train=splits["train"], valid=splits["valid"], test=splits["test"], class_names=CLASS_NAMES,
-        bias_names=BIAS_NAMES, mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__},
-        fingerprint=provenance["fingerprint"],
-    )
+    return dataset_from_splits(spec, splits, provenance, "BFFHQ", detail=f"{image_size} px", class_names=CLASS_NAMES,
+                               bias_names=BIAS_NAMES)

@@ -19,10 +19,11 @@ import os
 import numpy as np
 
 from ..sources import FASHION_CLASSES, load_fashion_mnist
-from .assignment import assign_attributes
-from .base import BiasedDataset, BiasedSplit, channel_stats
-from .colored_mnist import COLOUR_NAMES, COLOURS, UNIFORM_RATIO, jittered_colours, severity_sigma
-from .registry import DatasetSpec, cached_splits, register_dataset
+from .assignment import UNIFORM_RATIO, assign_attributes
+from .base import BiasedDataset, BiasedSplit
+from .colored_mnist import COLOUR_NAMES, COLOURS, jittered_colours, severity_sigma
+from .registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
+                       training_attribute_ratio)
 from .subsets import first_per_class
 
 
@@ -49,8 +50,8 @@ def build_bg_fmnist(spec: DatasetSpec, data_root: str | os.PathLike | None = Non
     test_index = first_per_class(fashion.test_labels, spec.option("test_per_class"))
 
     def build():
-        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
-        ratio = UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+        train_rng, test_rng = split_generators(spec.seed)
+        ratio = training_attribute_ratio(spec)
         splits = {"train": make_split(fashion.train_images[train_index], fashion.train_labels[train_index],
                                       ratio, sigma, train_rng),
                   "test": make_split(fashion.test_images[test_index], fashion.test_labels[test_index],
@@ -60,10 +61,5 @@ def build_bg_fmnist(spec: DatasetSpec, data_root: str | os.PathLike | None = Non
                                         "alpha = item / 255"}
 
     splits, provenance = cached_splits(spec, fashion.provenance["train_images_sha256"], build)
-    mean, std = channel_stats(splits["train"].images)
-    label = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
-    return BiasedDataset(
-        name="bg_fmnist", display_name=f"BG Fashion-MNIST ({label})",
-        train=splits["train"], test=splits["test"], class_names=FASHION_CLASSES, bias_names=COLOUR_NAMES,
-        mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
-    )
+    return dataset_from_splits(spec, splits, provenance, "BG Fashion-MNIST", class_names=FASHION_CLASSES,
+                               bias_names=COLOUR_NAMES)

@@ -14,9 +14,10 @@ import os
 import numpy as np
 
 from ..sources import load_mnist
-from .assignment import assign_attributes
-from .base import BiasedDataset, BiasedSplit, channel_stats
-from .registry import DatasetSpec, cached_splits, register_dataset
+from .assignment import UNIFORM_RATIO, assign_attributes
+from .base import BiasedDataset, BiasedSplit
+from .registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
+                       training_attribute_ratio)
 
 # The ten mean colours of LfF's Colored MNIST (RGB in [0, 1]); attribute j is colour j.
 COLOURS = np.array([
@@ -27,7 +28,6 @@ COLOURS = np.array([
 ])
 COLOUR_NAMES = ("red", "yellow", "mauve", "sage", "cyan", "green", "blue", "purple", "olive", "crimson")
 SEVERITY_SIGMA = {1: 0.05, 2: 0.02, 3: 0.01, 4: 0.005, 5: 0.002}
-UNIFORM_RATIO = 0.9  # p = 9/10: every attribute equally likely, i.e. no bias
 
 
 def severity_sigma(severity: int) -> float:
@@ -62,20 +62,13 @@ def build_colored_mnist(spec: DatasetSpec, data_root: str | os.PathLike | None =
     source_id = mnist.provenance.get("train_images_sha256") or mnist.provenance.get("source", "?")
 
     def build():
-        # Independent streams for train and test, both derived from the one seed.
-        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
-        ratio = UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+        train_rng, test_rng = split_generators(spec.seed)
+        ratio = training_attribute_ratio(spec)
         splits = {"train": make_split(mnist.train_images, mnist.train_labels, ratio, sigma, train_rng),
                   "test": make_split(mnist.test_images, mnist.test_labels, UNIFORM_RATIO, sigma, test_rng)}
         return splits, {"mnist": mnist.provenance, "sigma": sigma, "train_attribute_ratio": ratio}
 
     splits, provenance = cached_splits(spec, source_id, build)
-    mean, std = channel_stats(splits["train"].images)
-    label = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
-    return BiasedDataset(
-        name="colored_mnist", display_name=f"Colored MNIST ({label})",
-        train=splits["train"], test=splits["test"],
-        class_names=tuple(str(d) for d in range(10)), bias_names=COLOUR_NAMES,
-        mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__},
-        dsa_strategy="color_crop_cutout_scale_rotate", fingerprint=provenance["fingerprint"],
-    )
+    return dataset_from_splits(spec, splits, provenance, "Colored MNIST",
+                               class_names=tuple(str(d) for d in range(10)), bias_names=COLOUR_NAMES,
+                               dsa_strategy="color_crop_cutout_scale_rotate")

@@ -21,11 +21,12 @@ import numpy as np
 
 from ..sources import CIFAR10_CLASSES, load_cifar10
 from .assignment import assign_attributes
-from .base import BiasedDataset, BiasedSplit, channel_stats
-from .colored_mnist import UNIFORM_RATIO
+from .assignment import UNIFORM_RATIO
+from .base import BiasedDataset, BiasedSplit
 from .corruptions import CORRUPTION_NAMES, CORRUPTIONS, check_severity, corrupt_images, default_workers, \
     lff_folder_name
-from .registry import DatasetSpec, cached_splits, register_dataset
+from .registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
+                       training_attribute_ratio)
 from .subsets import first_per_class
 
 
@@ -47,8 +48,8 @@ def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | No
 
     def build():
         import time
-        train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
-        ratio = UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+        train_rng, test_rng = split_generators(spec.seed)
+        ratio = training_attribute_ratio(spec)
         workers = default_workers()
         start = time.perf_counter()
         splits = {"train": make_split(cifar.train_images[train_index], cifar.train_labels[train_index], ratio,
@@ -60,10 +61,5 @@ def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | No
                         "build_seconds": time.perf_counter() - start, "build_workers": workers}
 
     splits, provenance = cached_splits(spec, cifar.provenance["train_images_sha256"], build)
-    mean, std = channel_stats(splits["train"].images)
-    label = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
-    return BiasedDataset(
-        name="corrupted_cifar10", display_name=f"Corrupted {base_name} ({label}, level {spec.severity})",
-        train=splits["train"], test=splits["test"], class_names=CIFAR10_CLASSES, bias_names=CORRUPTION_NAMES,
-        mean=mean, std=std, provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
-    )
+    return dataset_from_splits(spec, splits, provenance, f"Corrupted {base_name}", detail=f"level {spec.severity}",
+                               class_names=CIFAR10_CLASSES, bias_names=CORRUPTION_NAMES)

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..cache import ArtifactDir, save_npz
-from .assignment import check_ratio
-from .base import BiasedDataset, BiasedSplit
+from .assignment import UNIFORM_RATIO, check_ratio
+from .base import BiasedDataset, BiasedSplit, channel_stats
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,29 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
     spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)
+
+
+def split_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent random streams for the train and test splits, both derived from the one seed."""
+    train, test = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    return train, test
+
+
+def training_attribute_ratio(spec: DatasetSpec) -> float:
+    """The conflict ratio the training split is built at: uniform attributes for the unbiased variant."""
+    return UNIFORM_RATIO if spec.unbiased else spec.conflict_ratio
+
+
+def dataset_from_splits(spec: DatasetSpec, splits: dict[str, BiasedSplit], provenance: dict[str, Any], title: str,
+                        detail: str = "", **fields: Any) -> BiasedDataset:
+    """The :class:`BiasedDataset` of built (or cached) splits: display name "<title> (<variant>[, detail])",
+    normalisation statistics of the training split, the spec in the provenance, the cache fingerprint."""
+    variant = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
+    mean, std = channel_stats(splits["train"].images)
+    return BiasedDataset(name=spec.name, display_name=f"{title} ({variant}{', ' + detail if detail else ''})",
+                         train=splits["train"], valid=splits.get("valid"), test=splits["test"], mean=mean, std=std,
+                         provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
+                         **fields)
 
 
 def split_arrays(prefix: str, split: BiasedSplit) -> dict[str, np.ndarray]:

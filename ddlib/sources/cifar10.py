@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import ArtifactDir, cache_root, save_npz, sha256_file
-from .mnist import RawImageSet
+from .mnist import RawImageSet, check_raw_arrays
 from .roots import DataSourceError, data_roots, offline
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -37,14 +37,7 @@ JPEG_DISPLAY_NAME = "CIFAR-10 (JPEG copy)"
 
 
 def _validate(arrays: dict[str, np.ndarray], origin: str) -> None:
-    ok = (arrays["train_images"].shape == (CIFAR10_TRAIN_COUNT, 32, 32, 3)
-          and arrays["test_images"].shape == (CIFAR10_TEST_COUNT, 32, 32, 3)
-          and arrays["train_images"].dtype == np.uint8
-          and len(arrays["train_labels"]) == CIFAR10_TRAIN_COUNT and len(arrays["test_labels"]) == CIFAR10_TEST_COUNT)
-    if not ok:
-        shapes = {k: v.shape for k, v in arrays.items()}
-        raise DataSourceError(f"CIFAR-10 from {origin} has unexpected shapes {shapes}; "
-                              "expected 50k/10k 32x32x3 uint8")
+    check_raw_arrays(arrays, "CIFAR-10", origin, CIFAR10_TRAIN_COUNT, CIFAR10_TEST_COUNT, (32, 32, 3))
 
 
 # -- torchvision's batch layout -------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cache import cache_root
 from .idx import find_idx_set, read_idx_set
-from .mnist import RawImageSet
+from .mnist import RawImageSet, check_raw_arrays
 from .roots import DataSourceError, data_roots, offline
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -29,14 +29,7 @@ ROOT_FOLDERS = ("FashionMNIST/raw", "fashion-mnist", "fashion_mnist", "FashionMN
 
 
 def _validate(arrays: dict[str, np.ndarray], origin: str) -> None:
-    ok = (arrays["train_images"].shape == (FASHION_TRAIN_COUNT, 28, 28)
-          and arrays["test_images"].shape == (FASHION_TEST_COUNT, 28, 28)
-          and arrays["train_images"].dtype == np.uint8
-          and len(arrays["train_labels"]) == FASHION_TRAIN_COUNT and len(arrays["test_labels"]) == FASHION_TEST_COUNT)
-    if not ok:
-        shapes = {k: v.shape for k, v in arrays.items()}
-        raise DataSourceError(f"Fashion-MNIST from {origin} has unexpected shapes {shapes}; "
-                              "expected 60k/10k 28x28 uint8")
+    check_raw_arrays(arrays, "Fashion-MNIST", origin, FASHION_TRAIN_COUNT, FASHION_TEST_COUNT, (28, 28))
 
 
 def _idx_folder_candidates(roots: list[Path]) -> list[Path]:

