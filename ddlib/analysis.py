@@ -72,8 +72,8 @@ def run_bias_analysis(profile: Profile, dataset_name: str, conflict_ratios: Sequ
             ds = load_dataset(dataset_name, ratio, unbiased=train_data == "unbiased", seed=profile.seed,
                               data_root=data_root, **(dataset_options or {}))
             datasets[(train_data, ratio)] = ds
-            base = {"dataset": dataset_name, "display_name": ds.display_name, "conflict_ratio": ratio,
-                    "train_data": train_data}
+            base = {"dataset": dataset_name, "title": ds.title or ds.display_name, "display_name": ds.display_name,
+                    "conflict_ratio": ratio, "train_data": train_data}
             full = evaluate_full_data_cached(ds, profile.full_data, profile.full_data_models, profile.seed, device,
                                              profile.full_data_max_samples, progress)
             rows.append({**base, "method": FULL_DATA, "ipc": None, **full.row()})
@@ -101,7 +101,7 @@ def bias_gap_table(table: pd.DataFrame) -> pd.DataFrame:
 
     ``relative_drop`` = (unbiased − biased) / unbiased: the fraction of accuracy the bias costs
     (NaN where the data set has no unbiased variant)."""
-    key = ["dataset", "conflict_ratio", "method", "ipc"]
+    key = ["dataset", *(["title"] if "title" in table else []), "conflict_ratio", "method", "ipc"]
     t = table.assign(ipc=table["ipc"].fillna(0).astype(int))
     wide = t.pivot_table(index=key, columns="train_data", values="acc", sort=False).reset_index()
     for side in ("unbiased", "biased"):
@@ -134,7 +134,7 @@ def bias_verdicts(gaps: pd.DataFrame, margin: float = 0.05) -> pd.DataFrame:
         ref = float(full.relative_drop.iloc[0])
         real = g[g.method == RANDOM_REAL]
         for r in g[g.method != FULL_DATA].itertuples():
-            row = {"dataset": name, "conflict_ratio": ratio, "method": r.method, "ipc": r.ipc,
+            row = {"dataset": name, "title": _titles(g).get(name, name), "conflict_ratio": ratio, "method": r.method, "ipc": r.ipc,
                    "relative_drop": r.relative_drop, "full_data_relative_drop": ref,
                    "difference": r.relative_drop - ref, "verdict": _verdict(r.relative_drop - ref, margin)}
             same_ipc = real[real.ipc == r.ipc]
@@ -147,9 +147,9 @@ def bias_verdicts(gaps: pd.DataFrame, margin: float = 0.05) -> pd.DataFrame:
 
 def verdict_summary(gaps: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     """The finding in words, computed from the gap and verdict tables (never written by hand)."""
-    lines = []
+    lines, titles = [], _titles(gaps)
     for (name, ratio), g in gaps.groupby(["dataset", "conflict_ratio"], sort=False):
-        lines.append(f"{_short_name(name)}, {100 * ratio:g} % bias-conflicting:")
+        lines.append(f"{titles.get(name, name)}, {100 * ratio:g} % bias-conflicting:")
         v = verdicts[(verdicts.dataset == name) & (verdicts.conflict_ratio == ratio)] if len(verdicts) else verdicts
         for r in g.itertuples():
             label = FULL_DATA if r.method == FULL_DATA else f"{r.method} IPC {int(r.ipc)}"
@@ -204,7 +204,9 @@ def plot_bias_cost_across_datasets(gaps: pd.DataFrame, title: str) -> plt.Figure
             label = method if method == FULL_DATA else f"{method} IPC {ipc}"
             ax.bar(x, 100 * row.relative_drop.iloc[0], width * 0.95, color=METHOD_COLOURS.get(method, "#c44e52"),
                    label=label if gi == 0 or label not in ax.get_legend_handles_labels()[1] else None)
-    ax.set_xticks(range(len(groups)), [f"{_short_name(n)}\n{100 * r:g} % conflicting" for n, r in groups], fontsize=9)
+    titles = _titles(g)
+    ax.set_xticks(range(len(groups)), [f"{titles.get(n, n)}\n{100 * r:g} % conflicting" for n, r in groups],
+                  fontsize=9)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel("accuracy lost to the bias (% of\nthe unbiased-data accuracy)")
     ax.set_title(title, fontsize=10)
@@ -214,9 +216,9 @@ def plot_bias_cost_across_datasets(gaps: pd.DataFrame, title: str) -> plt.Figure
     return fig
 
 
-def _short_name(name: str) -> str:
-    return {"colored_mnist": "Colored MNIST", "bg_fmnist": "BG FMNIST", "corrupted_cifar10": "Corrupted CIFAR-10",
-            "bffhq": "BFFHQ"}.get(name, name)
+def _titles(table: pd.DataFrame) -> dict[str, str]:
+    """Registry name → the data set's title (which says "JPEG copy" where it applies), where recorded."""
+    return dict(zip(table["dataset"], table["title"])) if "title" in table else {}
 
 
 def budget_table(profile: Profile, reference: Profile | None = None, ipc: int = 10) -> pd.DataFrame:

@@ -59,7 +59,7 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
       for name, title in (("colored_mnist", "Colored MNIST"), ("bg_fmnist", "BG Fashion-MNIST"),
                           ("corrupted_cifar10", "Corrupted CIFAR-10"), ("bffhq", "BFFHQ"))),
     ("01_bias_verdicts", "Amplified or suppressed? Share of accuracy the bias costs, distilled vs full data (notebook 01)",
-     {"dataset": "data set", "method": "method", "ipc": "IPC", "relative_drop": "bias cost (share)",
+     {"title": "data set", "method": "method", "ipc": "IPC", "relative_drop": "bias cost (share)",
       "full_data_relative_drop": "full data's bias cost", "verdict": "verdict"}),
     ("02_main_results", "KDE + SupCon re-weighting — main results (notebook 02)",
      {"data set": "data set", "IPC": "IPC", "method": "method", "acc": "accuracy %", "acc_std": "± std",

@@ -45,12 +45,15 @@ def test_unknown_builder_option_is_rejected_with_the_accepted_ones():
 
 
 # -- gaps and verdicts -------------------------------------------------------------------------------
+TITLES = {"colored_mnist": "Colored MNIST", "corrupted_cifar10": "Corrupted CIFAR-10"}
+
+
 def _table(name: str, rows: list[tuple[str, int | None, float, float]]) -> pd.DataFrame:
     """Rows (method, ipc, unbiased-data accuracy, biased-data accuracy) → the analysis's long table."""
     out = []
     for method, ipc, unbiased, biased in rows:
         for train_data, acc in (("unbiased", unbiased), ("biased", biased)):
-            out.append({"dataset": name, "conflict_ratio": 0.05, "train_data": train_data, "method": method,
+            out.append({"dataset": name, "title": TITLES[name], "conflict_ratio": 0.05, "train_data": train_data, "method": method,
                         "ipc": ipc, "acc": acc})
     return pd.DataFrame(out)
 

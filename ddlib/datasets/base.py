@@ -71,6 +71,9 @@ class BiasedDataset:
     # Hash of everything that determines the bytes (spec + raw source): part of every cache key
     # of artifacts computed from this data set.
     fingerprint: str = ""
+    # The data set's name without its training variant, e.g. "Corrupted CIFAR-10 (JPEG copy)":
+    # what tables and figures that cover both variants are labelled with.
+    title: str = ""
 
     @property
     def num_classes(self) -> int:

@@ -125,7 +125,8 @@ def dataset_from_splits(spec: DatasetSpec, splits: dict[str, BiasedSplit], prove
     normalisation statistics of the training split, the spec in the provenance, the cache fingerprint."""
     variant = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
     mean, std = channel_stats(splits["train"].images)
-    return BiasedDataset(name=spec.name, display_name=f"{title} ({variant}{', ' + detail if detail else ''})",
+    return BiasedDataset(name=spec.name, title=title,
+                         display_name=f"{title} ({variant}{', ' + detail if detail else ''})",
                          train=splits["train"], valid=splits.get("valid"), test=splits["test"], mean=mean, std=std,
                          provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
                          **fields)
