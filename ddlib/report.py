@@ -55,9 +55,9 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
     ("00_ratio_summary", "The biased data sets: realised bias-conflicting counts (notebook 00)",
      {"data set": "data set", "train": "train", "train conflicting": "conflicting", "realised %": "realised %",
       "test": "test", "test aligned %": "test aligned %"}),
-    *((f"01_bias_analysis_{name}", f"Bias analysis — {title} (notebook 01)", BIAS_ANALYSIS_COLUMNS)
-      for name, title in (("colored_mnist", "Colored MNIST"), ("bg_fmnist", "BG Fashion-MNIST"),
-                          ("corrupted_cifar10", "Corrupted CIFAR-10"), ("bffhq", "BFFHQ"))),
+    # {title}: the data set's title recorded in the table (it says "JPEG copy" where that applies)
+    *((f"01_bias_analysis_{name}", "Bias analysis — {title} (notebook 01)", BIAS_ANALYSIS_COLUMNS)
+      for name in ("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq")),
     ("01_bias_verdicts", "Amplified or suppressed? Share of accuracy the bias costs, distilled vs full data (notebook 01)",
      {"title": "data set", "method": "method", "ipc": "IPC", "relative_drop": "bias cost (share)",
       "full_data_relative_drop": "full data's bias cost", "verdict": "verdict"}),
@@ -89,6 +89,8 @@ def results_markdown(profile: str) -> str:
             df["conflict_ratio"] = df["conflict_ratio"].map(lambda v: f"{100 * v:g} %")
         cols = columns or {c: c for c in df.columns}
         cols = {k: v for k, v in cols.items() if k in df.columns}
+        if "{title}" in title:
+            title = title.format(title=df["title"].iloc[0] if "title" in df else stem)
         parts.append(f"#### {title}\n\n{markdown_table(df, cols)}\n\n{_provenance_line(csv)}")
     return "\n\n".join(parts)
 
