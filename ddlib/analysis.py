@@ -191,6 +191,7 @@ def plot_bias_cost_across_datasets(gaps: pd.DataFrame, title: str) -> plt.Figure
     runs = list(dict.fromkeys((m, i) for m, i in zip(g.method, g.ipc.fillna(0).astype(int))))
     width = 0.8 / max(1, len(runs))
     fig, ax = plt.subplots(figsize=(max(6.0, 2.6 * len(groups)), 3.8))
+    labelled: set[str] = set()  # one legend entry per run, however many data sets have it
     for gi, (name, ratio) in enumerate(groups):
         sub = g[(g.dataset == name) & (g.conflict_ratio == ratio)]
         full = sub[sub.method == FULL_DATA].relative_drop
@@ -203,15 +204,15 @@ def plot_bias_cost_across_datasets(gaps: pd.DataFrame, title: str) -> plt.Figure
             x = gi - 0.4 + width * (ri + 0.5)
             label = method if method == FULL_DATA else f"{method} IPC {ipc}"
             ax.bar(x, 100 * row.relative_drop.iloc[0], width * 0.95, color=METHOD_COLOURS.get(method, "#c44e52"),
-                   label=label if gi == 0 or label not in ax.get_legend_handles_labels()[1] else None)
+                   label=None if label in labelled else label)
+            labelled.add(label)
     titles = _titles(g)
     ax.set_xticks(range(len(groups)), [f"{titles.get(n, n)}\n{100 * r:g} % conflicting" for n, r in groups],
                   fontsize=9)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel("accuracy lost to the bias (% of\nthe unbiased-data accuracy)")
     ax.set_title(title, fontsize=10)
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
