@@ -175,7 +175,7 @@ PYEOF
         break
     fi
     # keep only the final state of each progress bar and drop papermill's injected cell
-    "$PY" -m ddlib.notebooks "$out" >/dev/null || echo "reproduce.sh: could not tidy $out" >&2
+    "$PY" -m ddlib.tools.notebooks "$out" >/dev/null || echo "reproduce.sh: could not tidy $out" >&2
     if [[ $IN_PLACE -eq 1 ]]; then cp "$out" "$nb"; fi
     SUMMARY+=("$(printf '%-40s %8ss  ok' "$name" "$secs")")
 done

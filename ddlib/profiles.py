@@ -11,16 +11,19 @@ may override single fields with :func:`dataclasses.replace`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
-from .distill.dc import REFERENCE_LOOPS, DCConfig
-from .distill.dm import DMConfig
-from .distill.mtt import PAPER_SCHEDULES, ExpertConfig, MTTConfig, MTTSchedule
-from .models import ConvNetConfig
-from .kde import KDEConfig
-from .surrogate import SurrogateConfig
-from .training import TrainConfig
+from ddlib.distill.dc import REFERENCE_LOOPS, DCConfig
+from ddlib.distill.dm import DMConfig
+from ddlib.distill.mtt import PAPER_SCHEDULES, ExpertConfig, MTTConfig, MTTSchedule
+from ddlib.models import ConvNetConfig
+from ddlib.kde_supcon.kde import KDEConfig
+from ddlib.kde_supcon.surrogate import SurrogateConfig
+from ddlib.training.evaluation import EvalSettings, FullDataSettings
+from ddlib.training.objectives import TrainConfig
 
 PROFILE_ENV = "DDLIB_PROFILE"
 
@@ -42,7 +45,7 @@ class DatasetsConfig:
 
     def options_for(self, name: str) -> dict[str, object]:
         """The builder options of data set ``name`` under this config (slices, BFFHQ's image size)."""
-        from .datasets import dataset_info
+        from ddlib.datasets import dataset_info
         return dataset_info(name).pick_options(train_per_class=self.train_per_class,
                                                test_per_class=self.test_per_class, image_size=self.bffhq_image_size)
 
@@ -67,8 +70,7 @@ class KDEGridConfig:
     sigma2s: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
     taus: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
     ipc: int = 50
-    dm_iterations: int | None = None  # None: the method's DM iterations
-    eval_models: int | None = None    # None: the profile's eval_models
+    evaluation: EvalSettings = EvalSettings(TrainConfig(), n_models=5)
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,10 @@ class KDEMethodConfig:
 
     surrogate: SurrogateConfig = SurrogateConfig()
     kde: KDEConfig = KDEConfig()
-    dm: DMConfig | None = None  # DM settings for vanilla and re-weighted DM alike; None: the profile's dm
+    dm: DMConfig = DMConfig()  # DM settings for vanilla and re-weighted DM alike
     conflict_ratio: float = 0.05
     ipcs: tuple[int, ...] = (1, 10, 50)
-    methods: tuple[str, ...] = ("dm", "dc", "dsa", "mtt")
+    methods: tuple[str, ...] = ("DM", "DC", "DSA", "MTT")
     grid: KDEGridConfig = KDEGridConfig()
     surrogate_variants: tuple[SurrogateConfig, ...] = ()  # compared by weight diagnostics only
     diagnostic_batches: int = 20
@@ -93,11 +95,8 @@ class Profile:
     description: str
     model: ConvNetConfig
     dm: DMConfig
-    eval: TrainConfig
-    eval_models: int
-    full_data: TrainConfig
-    full_data_models: int
-    full_data_max_samples: int | None
+    evaluation: EvalSettings      # how every synthetic (or random real) set is judged
+    full_data: FullDataSettings   # "no distillation": networks trained on the training set itself
     conflict_ratios: tuple[float, ...]
     ipcs: tuple[int, ...]
     seed: int = 0
@@ -131,11 +130,9 @@ PROFILES: dict[str, Profile] = {
         description="CI: tiny networks, a handful of iterations; checks that everything runs, not results",
         model=_SMOKE_MODEL,
         dm=DMConfig(iterations=5, lr_img=1.0, batch_real=16, model=_SMOKE_MODEL, checkpoint_every=0),
-        eval=TrainConfig(epochs=4, batch_size=256, model=_SMOKE_MODEL),
-        eval_models=1,
-        full_data=TrainConfig(epochs=1, batch_size=128, model=_SMOKE_MODEL),
-        full_data_models=1,
-        full_data_max_samples=1000,
+        evaluation=EvalSettings(TrainConfig(epochs=4, batch_size=256, model=_SMOKE_MODEL), n_models=1),
+        full_data=FullDataSettings(EvalSettings(TrainConfig(epochs=1, batch_size=128, model=_SMOKE_MODEL), n_models=1),
+                                   max_samples=1000),
         datasets=DatasetsConfig(conflict_ratios=(0.05,), train_per_class=200, test_per_class=50,
                                 grid_per_class=2),
         conflict_ratios=(0.05,),
@@ -152,11 +149,9 @@ PROFILES: dict[str, Profile] = {
         description="laptop CPU: ConvNet-3 width 32, 300 DM iterations, 150 evaluation epochs",
         model=_QUICK_MODEL,
         dm=DMConfig(iterations=300, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=100),
-        eval=TrainConfig(epochs=150, batch_size=256, model=_QUICK_MODEL),
-        eval_models=2,
-        full_data=TrainConfig(epochs=2, batch_size=128, model=_QUICK_MODEL),
-        full_data_models=1,
-        full_data_max_samples=20_000,
+        evaluation=EvalSettings(TrainConfig(epochs=150, batch_size=256, model=_QUICK_MODEL), n_models=2),
+        full_data=FullDataSettings(EvalSettings(TrainConfig(epochs=2, batch_size=128, model=_QUICK_MODEL), n_models=1),
+                                   max_samples=20_000),
         conflict_ratios=(0.05,),
         # IPC 10 only: notebook 01 runs 3 data sets × 4 methods × 2 training sets in < 45 min on 2 cores
         # (IPC 1, 10 and 50 in the paper profile).
@@ -177,11 +172,9 @@ PROFILES: dict[str, Profile] = {
         description="the paper's settings (GPU): ConvNet-3 width 128, 20,000 DM iterations, 1,000 evaluation epochs",
         model=_PAPER_MODEL,
         dm=DMConfig(iterations=20_000, lr_img=1.0, batch_real=256, model=_PAPER_MODEL, checkpoint_every=500),
-        eval=TrainConfig(epochs=1000, batch_size=256, model=_PAPER_MODEL),
-        eval_models=5,
-        full_data=TrainConfig(epochs=50, batch_size=256, lr=0.01, model=_PAPER_MODEL),
-        full_data_models=3,
-        full_data_max_samples=None,
+        evaluation=EvalSettings(TrainConfig(epochs=1000, batch_size=256, model=_PAPER_MODEL), n_models=5),
+        full_data=FullDataSettings(EvalSettings(TrainConfig(epochs=50, batch_size=256, lr=0.01, model=_PAPER_MODEL),
+                                                n_models=3)),
         conflict_ratios=(0.005, 0.01, 0.02, 0.05),
         ipcs=(1, 10, 50),
         dc=DCConfig(iterations=1000, loops=REFERENCE_LOOPS, batch_real=256, model=_PAPER_MODEL, checkpoint_every=50),
@@ -208,8 +201,8 @@ _QUICK_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=_QUICK_MO
 _PAPER_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=ConvNetConfig(width=64))
 _KDE_METHODS = {
     "smoke": KDEMethodConfig(
-        surrogate=_SMOKE_SURROGATE, ipcs=(1,), methods=("dm", "dsa", "mtt"),
-        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(0.1, 1.0), ipc=1),
+        surrogate=_SMOKE_SURROGATE, dm=PROFILES["smoke"].dm, ipcs=(1,), methods=("DM", "DSA", "MTT"),
+        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(0.1, 1.0), ipc=1, evaluation=PROFILES["smoke"].evaluation),
         surrogate_variants=(replace(_SMOKE_SURROGATE, augment="geometric"),),
         diagnostic_batches=2, projection_samples=300),
     "quick": KDEMethodConfig(
@@ -218,23 +211,44 @@ _KDE_METHODS = {
         # 70.9 % (lr 1) vs 85.9 % (lr 10): images initialised from bias-aligned real ones must move far.
         # 150 iterations: at lr 10, DM + KDE reached 87.0 % after 150 iterations vs 85.8 % after 300.
         dm=replace(PROFILES["quick"].dm, lr_img=10.0, iterations=150),
-        ipcs=(10,), methods=("dm",),
-        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(1.0, 0.1, 0.01), ipc=10, eval_models=1),
+        ipcs=(10,), methods=("DM",),
+        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(1.0, 0.1, 0.01), ipc=10,
+                           evaluation=replace(PROFILES["quick"].evaluation, n_models=1)),
         surrogate_variants=_surrogate_variants(_QUICK_SURROGATE),
         diagnostic_batches=20, projection_samples=3000),
     "paper": KDEMethodConfig(
         surrogate=_PAPER_SURROGATE,
         dm=replace(PROFILES["paper"].dm, lr_img=10.0),
-        ipcs=(1, 10, 50), methods=("dm", "dc", "dsa", "mtt"),
-        grid=KDEGridConfig(ipc=50),
+        ipcs=(1, 10, 50), methods=("DM", "DC", "DSA", "MTT"),
+        grid=KDEGridConfig(ipc=50, evaluation=PROFILES["paper"].evaluation),
         surrogate_variants=_surrogate_variants(_PAPER_SURROGATE, epochs=(0.25, 5.0))),
 }
 PROFILES = {name: replace(p, kde_method=_KDE_METHODS.get(name, p.kde_method)) for name, p in PROFILES.items()}
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The named profile; ``None`` means ``$DDLIB_PROFILE`` or ``quick``."""
+def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
+    """``config`` with the fields named by dotted paths replaced (``{"kde_method.kde.tau": 0.05}``).
+
+    ``None`` values are skipped, so a notebook's ``parameters`` cell can pass its parameters straight
+    through (``None`` = keep the profile's value); lists become tuples; an unknown field is an error."""
+    for path, value in overrides.items():
+        if value is None:
+            continue
+        head, _, rest = path.partition(".")
+        if not dataclasses.is_dataclass(config) or head not in {f.name for f in dataclasses.fields(config)}:
+            known = ", ".join(f.name for f in dataclasses.fields(config)) if dataclasses.is_dataclass(config) else "none"
+            raise ValueError(f"unknown setting {path!r} for {type(config).__name__}; its fields: {known}")
+        if isinstance(value, list):
+            value = tuple(value)
+        new = with_overrides(getattr(config, head), {rest: value}) if rest else value
+        config = replace(config, **{head: new})
+    return config
+
+
+def get_profile(name: str | None = None, overrides: dict[str, Any] | None = None) -> Profile:
+    """The named profile (``None`` means ``$DDLIB_PROFILE`` or ``quick``), with ``overrides``
+    applied by :func:`with_overrides`."""
     name = name or os.environ.get(PROFILE_ENV) or "quick"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
-    return PROFILES[name]
+    return with_overrides(PROFILES[name], overrides or {})

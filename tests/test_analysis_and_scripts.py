@@ -4,10 +4,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ddlib.analysis import bias_gap_table, run_bias_analysis
+from ddlib.experiments.bias_analysis import bias_gap_table, run_bias_analysis
 from ddlib.profiles import PROFILES
 from ddlib.reference import reported_accuracy
-from ddlib.report import markdown_table
+from ddlib.tools.report import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def test_reproduce_script_help():
 
 
 def test_provenance_says_when_the_code_differs_from_the_commit(tmp_path, monkeypatch):
-    import ddlib.results as results
+    import ddlib.core.results as results
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,

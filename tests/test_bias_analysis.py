@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import make_toy_dataset
 
-from ddlib.analysis import (FULL_DATA, RANDOM_REAL, bias_gap_table, bias_verdicts, budget_table,
+from ddlib.experiments.bias_analysis import (FULL_DATA, RANDOM_REAL, bias_gap_table, bias_verdicts, budget_table,
                             plot_bias_cost_across_datasets, random_real_set, run_bias_analysis, verdict_summary)
 from ddlib.datasets import dataset_info, load_dataset
 from ddlib.profiles import PROFILES, DatasetsConfig
@@ -156,7 +156,7 @@ def test_bffhq_fixture_runs_through_every_method_on_biased_data_only(bffhq_root)
 
 def test_rerun_of_the_analysis_comes_from_the_cache(isolated_cache, monkeypatch):
     """A second run neither distils nor trains again (every artifact is cached)."""
-    import ddlib.analysis as analysis
+    import ddlib.experiments.bias_analysis as analysis
 
     ds = make_toy_dataset(n_per_class=12, num_classes=3, channels=3, size=16)
     monkeypatch.setattr(analysis, "load_dataset", lambda *a, **k: ds)
@@ -168,8 +168,8 @@ def test_rerun_of_the_analysis_comes_from_the_cache(isolated_cache, monkeypatch)
 
     monkeypatch.setattr("ddlib.distill.dm.dm_loss", fail)
     monkeypatch.setattr("ddlib.distill.dm.dm_loss_per_class", fail)
-    monkeypatch.setattr("ddlib.results.evaluate_images", fail)
-    monkeypatch.setattr("ddlib.results.evaluate_full_data", fail)
+    monkeypatch.setattr("ddlib.training.evaluation.evaluate_images", fail)
+    monkeypatch.setattr("ddlib.training.evaluation.evaluate_full_data", fail)
     second = run_bias_analysis(PROFILES["smoke"], "toy", [0.05], [1], methods=("DM",), progress=False)
     pd.testing.assert_frame_equal(first.table.drop(columns="distill_seconds"),
                                   second.table.drop(columns="distill_seconds"))

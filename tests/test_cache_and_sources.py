@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ddlib.cache import ArtifactDir, CacheCorruptionWarning, config_key, save_npz
+from ddlib.core.cache import ArtifactDir, CacheCorruptionWarning, config_key, save_npz
 from ddlib.datasets import load_dataset
 from ddlib.sources import DataSourceError, load_mnist
 from ddlib.sources.idx import read_idx

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ddlib.models import ConvNet, ConvNetConfig, build_convnet
-from ddlib.seeding import torch_generator
+from ddlib.core.seeding import torch_generator
 
 
 @pytest.mark.parametrize("channels, size, features", [(1, 28, 128 * 16), (3, 28, 128 * 16), (3, 32, 128 * 16)])

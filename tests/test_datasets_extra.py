@@ -18,7 +18,7 @@ from ddlib.datasets.corruptions import (CORRUPTIONS, SEVERITIES, corrupt_image, 
                                         motion_blur, plasma_fractal)
 from ddlib.datasets.subsets import first_per_class
 from ddlib.distill.dm import DMConfig, distill_dm
-from ddlib.evaluation import evaluate_images
+from ddlib.training.evaluation import EvalSettings, evaluate_images
 from ddlib.models import ConvNetConfig
 from ddlib.sources import DataSourceError, load_cifar10, load_fashion_mnist
 from ddlib.sources.cifar10 import decode_image_folder, image_folder_entries_from_tar, is_jpeg_copy
@@ -342,7 +342,7 @@ def _distil_and_evaluate(ds):
     syn = distill_dm(ds, 1, TINY_DM, progress=False, use_cache=False)
     assert syn.images.shape == (ds.num_classes, ds.channels, *ds.image_size)
     assert torch.isfinite(syn.images).all()
-    result = evaluate_images(ds, syn.images, syn.labels, TINY_EVAL, n_models=1, seed=0, device=torch.device("cpu"),
+    result = evaluate_images(ds, syn.images, syn.labels, EvalSettings(TINY_EVAL, n_models=1), device=torch.device("cpu"),
                              progress=False)
     acc = result.mean
     assert 0.0 <= acc.overall <= 1.0 and 0.0 <= acc.aligned <= 1.0 and 0.0 <= acc.conflicting <= 1.0

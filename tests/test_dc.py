@@ -9,7 +9,7 @@ from ddlib.augment import DSA
 from ddlib.distill import dc as dc_module
 from ddlib.distill.dc import DCConfig, class_gradients, dc_loss, distill_dc
 from ddlib.distill.matching import gradient_distance
-from ddlib.distill.weights import UniformWeights
+from ddlib.weighting.base import UniformWeights
 from ddlib.models import ConvNetConfig, build_convnet
 from conftest import tiny_dataset
 

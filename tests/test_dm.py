@@ -5,7 +5,7 @@ from ddlib.augment import DSA
 from ddlib.distill import DMConfig, FixedWeights, UniformWeights, distill_dm, dm_loss, dm_loss_per_class
 from ddlib.distill.synthetic import check_ipc
 from ddlib.models import ConvNetConfig, build_convnet
-from ddlib.seeding import torch_generator
+from ddlib.core.seeding import torch_generator
 
 TINY = ConvNetConfig(depth=2, width=8)
 

@@ -1,6 +1,6 @@
 import torch
 
-from ddlib.evaluation import evaluate_images, split_accuracy
+from ddlib.training.evaluation import EvalSettings, evaluate_images, split_accuracy
 from ddlib.models import ConvNetConfig
 from ddlib.training import TrainConfig
 
@@ -10,7 +10,7 @@ def test_trivially_separable_synthetic_set_evaluates_near_perfect(toy_dataset):
     images = toy_dataset.normalize(toy_dataset.train.images)
     labels = torch.from_numpy(toy_dataset.train.targets)
     cfg = TrainConfig(epochs=15, lr=0.01, batch_size=32, dsa=False, model=ConvNetConfig(depth=2, width=8))
-    result = evaluate_images(toy_dataset, images, labels, cfg, n_models=2, seed=0, device=torch.device("cpu"),
+    result = evaluate_images(toy_dataset, images, labels, EvalSettings(cfg, n_models=2), device=torch.device("cpu"),
                              progress=False)
     assert result.mean.overall > 0.95
     assert len(result.per_model) == 2

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from ddlib.distill import DMConfig, distill_dm, dm_loss
-from ddlib.distill.kde_weights import KDEWeights
-from ddlib.kde import (KDEConfig, class_densities, density_to_weights, kde_density, kde_weights,
+from ddlib.kde_supcon.weights import KDEWeights
+from ddlib.kde_supcon.kde import (KDEConfig, class_densities, density_to_weights, kde_density, kde_weights,
                        weight_diagnostics)
 from ddlib.models import ConvNetConfig, build_convnet
-from ddlib.seeding import torch_generator
+from ddlib.core.seeding import torch_generator
 
 
 def _cluster_with_outliers(seed=0, n_dense=20, n_far=3, d=8):

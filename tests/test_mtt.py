@@ -10,7 +10,7 @@ from ddlib.augment import DSA
 from ddlib.distill import mtt as mtt_module
 from ddlib.distill.mtt import (ExpertConfig, FlatParams, MTTConfig, MTTSchedule, distill_mtt, expert_sample_weights,
                                load_experts, parameter_distance_loss, trajectory_loss, unroll_student)
-from ddlib.distill.weights import FixedWeights, UniformWeights
+from ddlib.weighting.base import FixedWeights, UniformWeights
 from ddlib.models import ConvNetConfig, build_convnet
 from conftest import tiny_dataset
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ddlib.losses import supcon_loss
+from ddlib.kde_supcon.supcon import supcon_loss
 
 
 def _direct_supcon(features: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:

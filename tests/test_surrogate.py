@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from ddlib.kde import KDEConfig
-from ddlib.distill.kde_weights import KDEWeights
+from ddlib.kde_supcon.kde import KDEConfig
+from ddlib.kde_supcon.weights import KDEWeights
 from ddlib.models import ConvNetConfig
-from ddlib.surrogate import SurrogateConfig, augmentation_strategy, train_surrogate, training_subset
+from ddlib.kde_supcon.surrogate import SurrogateConfig, augmentation_strategy, train_surrogate, training_subset
 
 TINY = SurrogateConfig(epochs=2, batch_size=32, max_samples=None, model=ConvNetConfig(depth=2, width=8),
                        projection_dim=16)
@@ -26,7 +26,7 @@ def test_embeddings_are_normalised_one_per_training_sample(toy_dataset, cache):
 
 def test_surrogate_is_reused_from_the_cache(toy_dataset, cache, monkeypatch):
     first = train_surrogate(toy_dataset, TINY, progress=False)
-    import ddlib.surrogate as surrogate_module
+    import ddlib.kde_supcon.surrogate as surrogate_module
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cached surrogate should have been loaded, not retrained")

@@ -1,5 +1,5 @@
 """Augmentations: differentiable Siamese augmentation (DSA)."""
 
-from .dsa import DSA, FAMILIES, AugmentParams
+from ddlib.augment.dsa import DSA, FAMILIES, AugmentParams
 
 __all__ = ["DSA", "FAMILIES", "AugmentParams"]

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sources import DataSourceError, data_roots
-from .base import BiasedDataset, BiasedSplit
-from .registry import DatasetSpec, cached_splits, dataset_from_splits, register_dataset
+from ddlib.sources import DataSourceError, data_roots
+from ddlib.datasets.base import BiasedDataset, BiasedSplit
+from ddlib.datasets.registry import DatasetSpec, cached_splits, dataset_from_splits, register_dataset
 
 BFFHQ_CONFLICT_RATIO = 0.005
 DEFAULT_IMAGE_SIZE = 64

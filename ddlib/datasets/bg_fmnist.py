@@ -18,13 +18,13 @@ import os
 
 import numpy as np
 
-from ..sources import FASHION_CLASSES, load_fashion_mnist
-from .assignment import UNIFORM_RATIO, assign_attributes
-from .base import BiasedDataset, BiasedSplit
-from .colored_mnist import COLOUR_NAMES, COLOURS, jittered_colours, severity_sigma
-from .registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
+from ddlib.sources import FASHION_CLASSES, load_fashion_mnist
+from ddlib.datasets.assignment import UNIFORM_RATIO, assign_attributes
+from ddlib.datasets.base import BiasedDataset, BiasedSplit
+from ddlib.datasets.colored_mnist import COLOUR_NAMES, COLOURS, jittered_colours, severity_sigma
+from ddlib.datasets.registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
                        training_attribute_ratio)
-from .subsets import first_per_class
+from ddlib.datasets.subsets import first_per_class
 
 
 def paint_background(items: np.ndarray, colours: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
-from ..sources import load_mnist
-from .assignment import UNIFORM_RATIO, assign_attributes
-from .base import BiasedDataset, BiasedSplit
-from .registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
+from ddlib.sources import load_mnist
+from ddlib.datasets.assignment import UNIFORM_RATIO, assign_attributes
+from ddlib.datasets.base import BiasedDataset, BiasedSplit
+from ddlib.datasets.registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
                        training_attribute_ratio)
 
 # The ten mean colours of LfF's Colored MNIST (RGB in [0, 1]); attribute j is colour j.

@@ -19,15 +19,15 @@ import os
 
 import numpy as np
 
-from ..sources import CIFAR10_CLASSES, load_cifar10
-from .assignment import assign_attributes
-from .assignment import UNIFORM_RATIO
-from .base import BiasedDataset, BiasedSplit
-from .corruptions import CORRUPTION_NAMES, CORRUPTIONS, check_severity, corrupt_images, default_workers, \
+from ddlib.sources import CIFAR10_CLASSES, load_cifar10
+from ddlib.datasets.assignment import assign_attributes
+from ddlib.datasets.assignment import UNIFORM_RATIO
+from ddlib.datasets.base import BiasedDataset, BiasedSplit
+from ddlib.datasets.corruptions import CORRUPTION_NAMES, CORRUPTIONS, check_severity, corrupt_images, default_workers, \
     lff_folder_name
-from .registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
+from ddlib.datasets.registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
                        training_attribute_ratio)
-from .subsets import first_per_class
+from ddlib.datasets.subsets import first_per_class
 
 
 def make_split(images_hwc: np.ndarray, targets: np.ndarray, conflict_ratio: float, severity: int,

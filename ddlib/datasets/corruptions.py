@@ -376,7 +376,7 @@ def corrupt_images(images: np.ndarray, corruption_ids: np.ndarray | int, severit
         frost_textures()  # fail early (and load once before forking) when the textures are missing
     tasks = [(images[s:s + chunk_size], ids[s:s + chunk_size], seeds[s:s + chunk_size], severity)
              for s in range(0, len(images), chunk_size)]
-    from ..progress import progress as progress_bar
+    from ddlib.core.progress import progress as progress_bar
     bar = progress_bar(None, desc=desc, disable=not progress, total=len(images), unit="img")
     results = []
     if workers <= 1 or len(tasks) <= 1:

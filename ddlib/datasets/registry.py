@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import ArtifactDir, save_npz
-from .assignment import UNIFORM_RATIO, check_ratio
-from .base import BiasedDataset, BiasedSplit, channel_stats
+from ddlib.core.cache import ArtifactDir, save_npz
+from ddlib.datasets.assignment import UNIFORM_RATIO, check_ratio
+from ddlib.datasets.base import BiasedDataset, BiasedSplit, channel_stats
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Dataset distillation methods and what they share."""
 
-from .dc import DCConfig, class_gradients, dc_loss, distill_dc
-from .dm import DMConfig, distill_dm, dm_loss, dm_loss_per_class
-from .matching import gradient_distance
-from .mtt import (ExpertConfig, MTTConfig, MTTSchedule, distill_mtt, load_experts, parameter_distance_loss,
+from ddlib.distill.dc import DCConfig, class_gradients, dc_loss, distill_dc
+from ddlib.distill.dm import DMConfig, distill_dm, dm_loss, dm_loss_per_class
+from ddlib.distill.matching import gradient_distance
+from ddlib.distill.mtt import (ExpertConfig, MTTConfig, MTTSchedule, distill_mtt, load_experts, parameter_distance_loss,
                   train_expert, trajectory_loss)
-from .registry import METHODS, distill, method_config
-from .synthetic import SyntheticSet, init_from_real, sample_class_batches
-from .weights import FixedWeights, SampleWeighter, UniformWeights
+from ddlib.distill.registry import METHODS, distill, method_config
+from ddlib.distill.synthetic import SyntheticSet, init_from_real, sample_class_batches
+from ddlib.weighting.base import FixedWeights, SampleWeighter, UniformWeights
 
 __all__ = ["DCConfig", "DMConfig", "ExpertConfig", "FixedWeights", "METHODS", "MTTConfig", "MTTSchedule",
            "SampleWeighter", "SyntheticSet", "UniformWeights", "class_gradients", "dc_loss", "distill",

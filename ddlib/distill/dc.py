@@ -28,31 +28,27 @@ One DSA draw per image step holds one augmentation *family* for all classes, wit
 class (the reference draws a family per class); the per-class loop uses the same draws, so both
 paths compute the same loss.
 
-Progress is checkpointed after whole iterations (images, optimiser, generators) so an interrupted
-run resumes, and the finished set is cached under its full configuration.
+Caching, checkpoints (after whole iterations), random streams and provenance come from the
+shared driver (:mod:`ddlib.distill.driver`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ..augment import DSA, AugmentParams
-from ..cache import ArtifactDir
-from ..datasets import BiasedDataset
-from ..models import ConvNetConfig, build_convnet
-from ..progress import progress as progress_bar
-from ..seeding import torch_generator
-from .checkpoint import RunState, load_finished, store_finished
-from .matching import METRICS, gradient_distance
-from .synthetic import SyntheticSet, class_index_tensors, init_from_real, sample_class_batches
-from .weights import SampleWeighter, weighter_config
+from ddlib.augment import DSA, AugmentParams
+from ddlib.datasets import BiasedDataset
+from ddlib.models import ConvNetConfig, build_convnet
+from ddlib.distill.driver import DistillationMethod, run_distillation
+from ddlib.distill.matching import METRICS, gradient_distance
+from ddlib.distill.synthetic import SyntheticSet, class_index_tensors, sample_class_batches
+from ddlib.weighting.base import SampleWeighter
 
 # (ipc, outer loops, inner loops) of the reference; other IPCs use the entry of the largest
 # listed IPC not above them (the reference only accepts listed IPCs).
@@ -167,15 +163,63 @@ def _train_network_on_synthetic(net: nn.Module, optimizer: torch.optim.Optimizer
             optimizer.step()
 
 
-# -- the distillation loop -----------------------------------------------------------------------
-def _method_name(config: DCConfig) -> str:
-    return "DSA" if config.dsa else "DC"
+# -- the method ---------------------------------------------------------------------------------
+class GradientMatchingMethod(DistillationMethod):
+    """DC's / DSA's iteration: a fresh ConvNet, ``outer`` image steps, each followed (but the last)
+    by ``inner`` epochs of the network's own training on the current synthetic set."""
 
+    streams = ("networks", "real-batches", "dsa", "inner-shuffle")
 
-def _artifact(dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: SampleWeighter | None) -> ArtifactDir:
-    return ArtifactDir(f"synthetic/{_method_name(config).lower()}",
-                       {"dataset": dataset.fingerprint, "ipc": ipc, "config": config,
-                        "weights": weighter_config(weighter), "format": 1})
+    def __init__(self, dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: SampleWeighter | None,
+                 device: torch.device, batched: bool | None = None,
+                 on_step: Callable[[int, int, float], None] | None = None):
+        super().__init__(dataset, ipc, config, weighter, device)
+        self.name = "DSA" if config.dsa else "DC"
+        self.stream = self.name.lower()
+        if batched is None:
+            batched = device.type == "cuda" and config.model.norm != "batchnorm"
+        if batched and config.model.norm == "batchnorm":
+            raise ValueError("batched gradient matching is exact only without batch norm; pass batched=False")
+        self.batched = batched
+        self.on_step = on_step
+        self.outer, self.inner = config.loops_for(ipc)
+        self.members = class_index_tensors(dataset)
+        self.train_images = torch.from_numpy(dataset.train.images)
+        self.dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+
+    def learnables(self, syn: torch.Tensor):
+        self.optimizer = torch.optim.SGD([syn], lr=self.config.lr_img, momentum=self.config.momentum_img)
+        self.labels = torch.arange(self.dataset.num_classes, device=syn.device).repeat_interleave(self.ipc)
+        return {"images": syn}, {"images": self.optimizer}
+
+    def iteration(self, it: int, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
+        ds, c, config = self.dataset, self.dataset.num_classes, self.config
+        net = build_convnet(ds.channels, c, ds.image_size, config.model, gens["networks"], self.device)
+        net.train()
+        net_optimizer = torch.optim.SGD(net.parameters(), lr=config.lr_net)
+        total = syn.new_zeros(())
+        for ol in range(self.outer):
+            index = sample_class_batches(self.members, config.batch_real, gens["real-batches"])  # [C, B]
+            real = ds.normalize(self.train_images[index.flatten()], self.device).view(*index.shape,
+                                                                                      *self.train_images.shape[1:])
+            weights = None if self.weighter is None else self.weighter(index)
+            params = self.dsa.draw(c, gens["dsa"], ds.image_size[0]) if self.dsa is not None else None
+            loss = dc_loss(net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, config.metric, self.dsa,
+                           params, self.batched)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total = total + loss.detach()
+            if self.on_step is not None:
+                self.on_step(it, ol, float(loss.detach()))
+            if ol == self.outer - 1:
+                break
+            _train_network_on_synthetic(net, net_optimizer, syn.detach().clone(), self.labels, self.inner,
+                                        config.batch_train, self.dsa, gens["inner-shuffle"], gens["dsa"])
+        return total / (self.outer * c)  # the reference's loss_avg: per outer step and class
+
+    def provenance(self, losses: list[float]) -> dict[str, Any]:
+        return {"loops": [self.outer, self.inner], "loss_per_iteration": losses, "batched_classes": self.batched}
 
 
 def distill_dc(dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: SampleWeighter | None = None,
@@ -185,72 +229,7 @@ def distill_dc(dataset: BiasedDataset, ipc: int, config: DCConfig, weighter: Sam
     """Distil ``ipc`` images per class by gradient matching (DSA when ``config.dsa``).
 
     ``batched`` (default: on CUDA without batch norm) computes the per-class gradients in one
-    ``vmap``; ``False`` runs the reference's class loop (same loss up to float rounding). ``on_step(iteration, outer, loss)`` is
-    called after every image step (tests and benchmarks)."""
-    device = torch.device(device)
-    name = _method_name(config)
-    key = name.lower()
-    if batched is None:
-        batched = device.type == "cuda" and config.model.norm != "batchnorm"
-    if batched and config.model.norm == "batchnorm":
-        raise ValueError("batched gradient matching is exact only without batch norm; pass batched=False")
-    outer, inner = config.loops_for(ipc)
-    artifact = _artifact(dataset, ipc, config, weighter)
-    finished = load_finished(artifact, ipc, name, use_cache)
-    if finished is not None:
-        return finished
-
-    init_gen = torch_generator(config.seed, key, "init")
-    gens = {"net_gen": torch_generator(config.seed, key, "networks"),
-            "batch_gen": torch_generator(config.seed, key, "real-batches"),
-            "aug_gen": torch_generator(config.seed, key, "dsa"),
-            "inner_gen": torch_generator(config.seed, key, "inner-shuffle")}
-    images, labels, init_index = init_from_real(dataset, ipc, init_gen)
-    syn = images.to(device).requires_grad_(True)
-    labels_dev = labels.to(device)
-    optimizer = torch.optim.SGD([syn], lr=config.lr_img, momentum=config.momentum_img)
-    run = RunState({"images": syn}, {"images": optimizer}, gens)
-    run.restore(artifact, use_cache, name)
-    losses = run.losses
-
-    members = class_index_tensors(dataset)
-    train_images = torch.from_numpy(dataset.train.images)
-    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
-    c = dataset.num_classes
-    bar = progress_bar(range(run.iteration, config.iterations), desc=f"{name} ipc={ipc}", disable=not progress,
-                       initial=run.iteration, total=config.iterations)
-    t0, elapsed_before = time.perf_counter(), run.elapsed_s
-    for it in bar:
-        net = build_convnet(dataset.channels, c, dataset.image_size, config.model, gens["net_gen"], device)
-        net.train()
-        net_optimizer = torch.optim.SGD(net.parameters(), lr=config.lr_net)
-        total = 0.0
-        for ol in range(outer):
-            index = sample_class_batches(members, config.batch_real, gens["batch_gen"])  # [C, B]
-            real = dataset.normalize(train_images[index.flatten()], device).view(*index.shape, *train_images.shape[1:])
-            weights = None if weighter is None else weighter(index)
-            params = dsa.draw(c, gens["aug_gen"], dataset.image_size[0]) if dsa is not None else None
-            loss = dc_loss(net, real, syn.view(c, ipc, *syn.shape[1:]), weights, config.metric, dsa, params,
-                           batched)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-            if on_step is not None:
-                on_step(it, ol, float(loss.detach()))
-            if ol == outer - 1:
-                break
-            _train_network_on_synthetic(net, net_optimizer, syn.detach().clone(), labels_dev, inner,
-                                        config.batch_train, dsa, gens["inner_gen"], gens["aug_gen"])
-        losses.append(total / (outer * c))  # the reference's loss_avg: per outer step and class
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        if run.due(use_cache, config.checkpoint_every, it + 1, config.iterations):
-            run.save(artifact, it + 1, elapsed_before + time.perf_counter() - t0)
-    elapsed = elapsed_before + time.perf_counter() - t0
-
-    provenance = {"method": name, "ipc": ipc, "config": config, "loops": [outer, inner],
-                  "weights": weighter_config(weighter), "dataset": dataset.display_name,
-                  "dataset_fingerprint": dataset.fingerprint, "init_index": init_index.tolist(),
-                  "final_loss": losses[-1] if losses else None, "loss_per_iteration": losses,
-                  "distill_seconds": elapsed, "device": str(device), "batched_classes": batched}
-    return store_finished(artifact, SyntheticSet(syn.detach().cpu(), labels, ipc, name, provenance), use_cache)
+    ``vmap``; ``False`` runs the reference's class loop (same loss up to float rounding).
+    ``on_step(iteration, outer, loss)`` is called after every image step (tests and benchmarks)."""
+    method = GradientMatchingMethod(dataset, ipc, config, weighter, torch.device(device), batched, on_step)
+    return run_distillation(method, progress, use_cache)

@@ -6,27 +6,24 @@ and the class's synthetic images, augmented with one Siamese DSA draw per class;
 through ψ in one batched forward pass: instance norm normalises each sample on its own, so this
 is exactly the per-class loop of the reference, only faster.
 
-Progress is checkpointed (images, optimiser, generators) so an interrupted run resumes, and the
-finished set is cached under its full configuration.
+Caching, checkpoints, random streams and provenance come from the shared driver
+(:mod:`ddlib.distill.driver`); this module holds DM's loss and its iteration.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
-from ..progress import progress as progress_bar
 
-from ..augment import DSA, AugmentParams
-from ..cache import ArtifactDir
-from ..datasets import BiasedDataset
-from ..models import ConvNetConfig, build_convnet
-from ..models.convnet import ConvNet
-from ..seeding import torch_generator
-from .checkpoint import RunState, load_finished, store_finished
-from .synthetic import SyntheticSet, class_index_tensors, init_from_real, sample_class_batches
-from .weights import SampleWeighter, weighter_config
+from ddlib.augment import DSA, AugmentParams
+from ddlib.core.cache import ArtifactDir
+from ddlib.datasets import BiasedDataset
+from ddlib.models import ConvNetConfig, build_convnet
+from ddlib.models.convnet import ConvNet
+from ddlib.distill.driver import DistillationMethod, run_distillation
+from ddlib.distill.synthetic import SyntheticSet, class_index_tensors, sample_class_batches
+from ddlib.weighting.base import SampleWeighter
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ def embed_in_chunks(net: ConvNet, x: torch.Tensor, chunk: int | None) -> torch.T
 
     Every layer of the ConvNet acts on each sample alone (instance norm included), so chunking
     changes nothing but speed: on a CPU, activations of a few hundred images stay in cache, and
-    one pass over thousands of images is several times slower (measured in ddlib.benchmark)."""
+    one pass over thousands of images is several times slower (measured in ddlib.tools.benchmark_dm)."""
     if chunk is None or len(x) <= chunk or net.config.norm == "batchnorm":  # batch norm couples samples
         return net.embed(x)
     return torch.cat([net.embed(x[i:i + chunk]) for i in range(0, len(x), chunk)])
@@ -99,10 +96,45 @@ def dm_loss_per_class(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weigh
     return total
 
 
-# -- the distillation loop -----------------------------------------------------------------------
-def _artifact(dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: SampleWeighter | None) -> ArtifactDir:
-    return ArtifactDir("synthetic/dm", {"dataset": dataset.fingerprint, "ipc": ipc, "config": config,
-                                        "weights": weighter_config(weighter), "format": 1})
+# -- the method ---------------------------------------------------------------------------------
+class DMMethod(DistillationMethod):
+    """DM's iteration: a fresh frozen ConvNet, one real batch per class, one Siamese DSA draw per
+    class, the (weighted) embedding-mean loss, one SGD step on the images."""
+
+    name, stream = "DM", "dm"
+    streams = ("networks", "real-batches", "dsa")
+
+    def __init__(self, dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: SampleWeighter | None,
+                 device: torch.device, batched: bool = True, embed_chunk: int | None | str = "auto"):
+        super().__init__(dataset, ipc, config, weighter, device)
+        self.batched = batched
+        self.chunk = default_embed_chunk(device) if embed_chunk == "auto" else embed_chunk
+        self.members = class_index_tensors(dataset)
+        self.train_images = torch.from_numpy(dataset.train.images)
+        self.dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+
+    def learnables(self, syn: torch.Tensor):
+        self.optimizer = torch.optim.SGD([syn], lr=self.config.lr_img, momentum=self.config.momentum)
+        return {"images": syn}, {"images": self.optimizer}
+
+    def iteration(self, it: int, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
+        ds, c = self.dataset, self.dataset.num_classes
+        net = build_convnet(ds.channels, c, ds.image_size, self.config.model, gens["networks"], self.device)
+        net.requires_grad_(False)
+        index = sample_class_batches(self.members, self.config.batch_real, gens["real-batches"])  # [C, B]
+        real = ds.normalize(self.train_images[index.flatten()], self.device).view(*index.shape,
+                                                                                  *self.train_images.shape[1:])
+        weights = None if self.weighter is None else self.weighter(index)
+        params = self.dsa.draw(c, gens["dsa"], ds.image_size[0]) if self.dsa is not None else None
+        loss_fn = dm_loss if self.batched else dm_loss_per_class
+        loss = loss_fn(net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def postfix(self, losses: list[float]) -> dict[str, str]:
+        return {"loss": f"{sum(losses[-10:]) / 10:.3f}"}
 
 
 def distill_dm(dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: SampleWeighter | None = None,
@@ -112,53 +144,5 @@ def distill_dm(dataset: BiasedDataset, ipc: int, config: DMConfig, weighter: Sam
 
     ``batched=False`` runs the reference's per-class loop (same result, for comparison);
     ``embed_chunk`` only trades speed for memory ("auto": 128 images on a CPU, all on a GPU)."""
-    device = torch.device(device)
-    chunk = default_embed_chunk(device) if embed_chunk == "auto" else embed_chunk
-    artifact = _artifact(dataset, ipc, config, weighter)
-    finished = load_finished(artifact, ipc, "DM", use_cache)
-    if finished is not None:
-        return finished
-
-    init_gen = torch_generator(config.seed, "dm", "init")
-    net_gen = torch_generator(config.seed, "dm", "networks")
-    batch_gen = torch_generator(config.seed, "dm", "real-batches")
-    aug_gen = torch_generator(config.seed, "dm", "dsa")
-    images, labels, init_index = init_from_real(dataset, ipc, init_gen)
-    syn = images.to(device).requires_grad_(True)
-    optimizer = torch.optim.SGD([syn], lr=config.lr_img, momentum=config.momentum)
-    run = RunState({"images": syn}, {"images": optimizer},
-                   {"networks": net_gen, "real-batches": batch_gen, "dsa": aug_gen})
-    run.restore(artifact, use_cache, "DM")
-    losses = run.losses
-
-    members = class_index_tensors(dataset)
-    train_images = torch.from_numpy(dataset.train.images)
-    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
-    c = dataset.num_classes
-    loss_fn = dm_loss if batched else dm_loss_per_class
-    bar = progress_bar(range(run.iteration, config.iterations), desc=f"DM ipc={ipc}", disable=not progress,
-                       initial=run.iteration, total=config.iterations)
-    t0, elapsed_before = time.perf_counter(), run.elapsed_s
-    for it in bar:
-        net = build_convnet(dataset.channels, c, dataset.image_size, config.model, net_gen, device)
-        net.requires_grad_(False)
-        index = sample_class_batches(members, config.batch_real, batch_gen)  # [C, B]
-        real = dataset.normalize(train_images[index.flatten()], device).view(*index.shape, *train_images.shape[1:])
-        weights = None if weighter is None else weighter(index)
-        params = dsa.draw(c, aug_gen, dataset.image_size[0]) if dsa is not None else None
-        loss = loss_fn(net, real, syn.view(c, ipc, *syn.shape[1:]), weights, dsa, params, chunk)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if (it + 1) % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.3f}")
-        if run.due(use_cache, config.checkpoint_every, it + 1, config.iterations):
-            run.save(artifact, it + 1, elapsed_before + time.perf_counter() - t0)
-    elapsed = elapsed_before + time.perf_counter() - t0
-
-    provenance = {"method": "DM", "ipc": ipc, "config": config, "weights": weighter_config(weighter),
-                  "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
-                  "init_index": init_index.tolist(), "final_loss": losses[-1] if losses else None,
-                  "loss_every_10": losses[::10], "distill_seconds": elapsed, "device": str(device)}
-    return store_finished(artifact, SyntheticSet(syn.detach().cpu(), labels, ipc, "DM", provenance), use_cache)
+    method = DMMethod(dataset, ipc, config, weighter, torch.device(device), batched, embed_chunk)
+    return run_distillation(method, progress, use_cache)

@@ -20,7 +20,7 @@ differentiable w.r.t. the images and ``α``.
 **Memory (CIFAR-10, IPC 50, paper settings, one 80 GB GPU).** The unrolled student keeps, for each
 of the 30 steps, the activations of its forward pass *and* of its differentiable gradient (the
 double-backward graph) for all 500 synthetic images. Counting the bytes autograd saves
-(``python -m ddlib.benchmark_methods --mtt-memory``, ConvNet-3 width 128 on 3×32×32) gives
+(``python -m ddlib.tools.benchmark_methods --mtt-memory``, ConvNet-3 width 128 on 3×32×32) gives
 3.0 MiB per synthetic image per step, i.e. ≈ 44 GiB for 500 images × 30 steps — under 80 GB,
 but only an estimate (the allocator, the CUDA context, DSA temporaries and the backward pass's
 own buffers come on top; not measured on a GPU here). To be safe the paper profile sets
@@ -35,7 +35,6 @@ images per step) but it changes the algorithm, so the paper profile keeps the fu
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
@@ -46,16 +45,17 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from ..augment import DSA
-from ..cache import ArtifactDir, save_torch
-from ..datasets import BiasedDataset
-from ..models import ConvNetConfig, build_convnet
-from ..progress import progress as progress_bar
-from ..seeding import torch_generator
-from ..training import train_one_epoch
-from .checkpoint import RunState, load_finished, store_finished
-from .synthetic import SyntheticSet, init_from_real
-from .weights import SampleWeighter, weighter_config
+from ddlib.augment import DSA
+from ddlib.core.cache import ArtifactDir, save_torch, tensor_digest
+from ddlib.datasets import BiasedDataset
+from ddlib.models import ConvNetConfig, build_convnet
+from ddlib.core.progress import progress as progress_bar
+from ddlib.core.seeding import torch_generator
+from ddlib.distill.driver import DistillationMethod, run_distillation
+from ddlib.distill.synthetic import SyntheticSet
+from ddlib.training.loop import train_one_epoch
+from ddlib.training.objectives import SupervisedRun
+from ddlib.weighting.base import SampleWeighter, weighter_config
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -173,8 +173,7 @@ def expert_sample_weights(dataset: BiasedDataset, weighter: SampleWeighter | Non
 def _weights_key(sample_weights: torch.Tensor | None, weights_config: dict[str, Any] | None) -> dict[str, Any]:
     if sample_weights is None:
         return {"kind": "none"}
-    digest = hashlib.sha256(sample_weights.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()[:16]
-    return {**(weights_config or {"kind": "vector"}), "sha256": digest}
+    return {**(weights_config or {"kind": "vector"}), "sha256": tensor_digest(sample_weights.float())}
 
 
 def _training_subset(dataset: BiasedDataset, config: ExpertConfig) -> torch.Tensor:
@@ -202,11 +201,10 @@ def train_expert(dataset: BiasedDataset, config: ExpertConfig, index: int,
     images = torch.from_numpy(dataset.train.images)
     targets = torch.from_numpy(dataset.train.targets).long()
     trajectory = [flat.flatten(net).cpu()]
-    net.train()
+    run = SupervisedRun(net, optimizer, sample_weights=sample_weights)
     for _ in progress_bar(range(config.epochs), desc=f"expert {index}", disable=not progress, leave=False):
         order = subset[torch.randperm(len(subset), generator=shuffle_gen)]
-        train_one_epoch(net, optimizer, dataset, images, targets, order, config.batch_size, device, dsa, aug_gen,
-                        sample_weights)
+        train_one_epoch(run, dataset, images, targets, order, config.batch_size, device, dsa, aug_gen)
         trajectory.append(flat.flatten(net).cpu())
     return torch.stack(trajectory)
 
@@ -300,10 +298,74 @@ def trajectory_loss(net: nn.Module, start: torch.Tensor, target: torch.Tensor, s
     return parameter_distance_loss(end, start, target)
 
 
-# -- the distillation loop -----------------------------------------------------------------------
-def _artifact(dataset: BiasedDataset, ipc: int, config: MTTConfig, weights: dict[str, Any]) -> ArtifactDir:
-    return ArtifactDir("synthetic/mtt", {"dataset": dataset.fingerprint, "ipc": ipc, "config": config,
-                                         "weights": weights, "format": 1})
+# -- the method ---------------------------------------------------------------------------------
+class TrajectoryMatchingMethod(DistillationMethod):
+    """MTT's iteration: a random expert and start epoch, the unrolled student, one step on the
+    images and one on the learnable student step size."""
+
+    name, stream = "MTT", "mtt"
+    streams = ("expert-and-epoch", "syn-batches", "dsa")
+
+    def __init__(self, dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: SampleWeighter | None,
+                 device: torch.device, sample_weights: torch.Tensor | None = None,
+                 on_step: Callable[[int, float], None] | None = None):
+        super().__init__(dataset, ipc, config, weighter, device)
+        if weighter is not None and sample_weights is not None:
+            raise ValueError("pass either a weighter or sample_weights, not both")
+        self.schedule = schedule = config.schedule_for(ipc)
+        if config.experts.epochs < schedule.max_start_epoch + schedule.expert_epochs:
+            raise ValueError(f"experts trained for {config.experts.epochs} epochs cannot supply start epochs "
+                             f"< {schedule.max_start_epoch} plus {schedule.expert_epochs} target epochs; raise "
+                             f"ExpertConfig.epochs to ≥ {schedule.max_start_epoch + schedule.expert_epochs} or lower "
+                             f"max_start_epoch")
+        self.sample_weights = expert_sample_weights(dataset, weighter) if weighter is not None else sample_weights
+        self.on_step = on_step
+        self.dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+
+    def weights_key(self) -> dict[str, Any]:
+        return _weights_key(self.sample_weights, None if self.weighter is None else weighter_config(self.weighter))
+
+    def prepare(self, progress: bool, use_cache: bool) -> None:
+        self.experts, self.expert_keys = load_experts(
+            self.dataset, self.config.experts, self.sample_weights,
+            None if self.weighter is None else weighter_config(self.weighter), self.device, progress, use_cache)
+        # The student's architecture; its own parameters are never used (the expert's are).
+        ds = self.dataset
+        self.net = build_convnet(ds.channels, ds.num_classes, ds.image_size, self.config.model,
+                                 torch_generator(self.config.seed, "mtt", "architecture"), self.device)
+        self.net.requires_grad_(False)
+
+    def learnables(self, syn: torch.Tensor):
+        schedule = self.schedule
+        self.labels = torch.arange(self.dataset.num_classes, device=syn.device).repeat_interleave(self.ipc)
+        self.syn_lr = torch.tensor(schedule.lr_teacher, device=syn.device).requires_grad_(True)
+        self.opt_img = torch.optim.SGD([syn], lr=schedule.lr_img, momentum=self.config.momentum)
+        self.opt_lr = torch.optim.SGD([self.syn_lr], lr=schedule.lr_lr, momentum=self.config.momentum)
+        return {"images": syn, "syn_lr": self.syn_lr}, {"images": self.opt_img, "syn_lr": self.opt_lr}
+
+    def iteration(self, it: int, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
+        s = self.schedule
+        e = int(torch.randint(len(self.experts), (1,), generator=gens["expert-and-epoch"]))
+        t = int(torch.randint(s.max_start_epoch, (1,), generator=gens["expert-and-epoch"]))
+        start_params = self.experts[e][t].to(self.device)
+        target_params = self.experts[e][t + s.expert_epochs].to(self.device)
+        loss = trajectory_loss(self.net, start_params, target_params, syn, self.labels, self.syn_lr, s.syn_steps,
+                               s.batch_syn, gens["syn-batches"], self.dsa, gens["dsa"], self.config.checkpoint_steps)
+        self.opt_img.zero_grad(set_to_none=True)
+        self.opt_lr.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_img.step()
+        self.opt_lr.step()
+        if self.on_step is not None:
+            self.on_step(it, float(loss.detach()))
+        return loss.detach()
+
+    def postfix(self, losses: list[float]) -> dict[str, str]:
+        return {"loss": f"{sum(losses[-10:]) / 10:.4f}", "lr": f"{float(self.syn_lr.detach()):.2e}"}
+
+    def provenance(self, losses: list[float]) -> dict[str, Any]:
+        return {"schedule": self.schedule, "expert_keys": self.expert_keys, "loss_every_10": losses[::10],
+                "final_syn_lr": float(self.syn_lr.detach())}
 
 
 def distill_mtt(dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: SampleWeighter | None = None,
@@ -315,72 +377,5 @@ def distill_mtt(dataset: BiasedDataset, ipc: int, config: MTTConfig, weighter: S
     Real-sample weights act on the experts' loss: pass a ``weighter`` (turned into per-sample
     weights by :func:`expert_sample_weights`) or a ready ``sample_weights`` vector [N_train].
     ``on_step(iteration, loss)`` is called after every image step (tests and benchmarks)."""
-    device = torch.device(device)
-    if weighter is not None and sample_weights is not None:
-        raise ValueError("pass either a weighter or sample_weights, not both")
-    schedule = config.schedule_for(ipc)
-    if config.experts.epochs < schedule.max_start_epoch + schedule.expert_epochs:
-        raise ValueError(f"experts trained for {config.experts.epochs} epochs cannot supply start epochs "
-                         f"< {schedule.max_start_epoch} plus {schedule.expert_epochs} target epochs; raise "
-                         f"ExpertConfig.epochs to ≥ {schedule.max_start_epoch + schedule.expert_epochs} or lower "
-                         f"max_start_epoch")
-    if weighter is not None:
-        sample_weights = expert_sample_weights(dataset, weighter)
-    weights_key = _weights_key(sample_weights, None if weighter is None else weighter_config(weighter))
-    artifact = _artifact(dataset, ipc, config, weights_key)
-    finished = load_finished(artifact, ipc, "MTT", use_cache)
-    if finished is not None:
-        return finished
-
-    experts, expert_keys = load_experts(dataset, config.experts, sample_weights,
-                                        None if weighter is None else weighter_config(weighter), device, progress,
-                                        use_cache)
-    init_gen = torch_generator(config.seed, "mtt", "init")
-    gens = {"select_gen": torch_generator(config.seed, "mtt", "expert-and-epoch"),
-            "shuffle_gen": torch_generator(config.seed, "mtt", "syn-batches"),
-            "aug_gen": torch_generator(config.seed, "mtt", "dsa")}
-    images, labels, init_index = init_from_real(dataset, ipc, init_gen)
-    syn = images.to(device).requires_grad_(True)
-    labels_dev = labels.to(device)
-    syn_lr = torch.tensor(schedule.lr_teacher, device=device).requires_grad_(True)
-    opt_img = torch.optim.SGD([syn], lr=schedule.lr_img, momentum=config.momentum)
-    opt_lr = torch.optim.SGD([syn_lr], lr=schedule.lr_lr, momentum=config.momentum)
-    run = RunState({"images": syn, "syn_lr": syn_lr}, {"images": opt_img, "syn_lr": opt_lr}, gens)
-    run.restore(artifact, use_cache, "MTT")
-    losses = run.losses
-
-    # The student's architecture; its own parameters are never used (the expert's are).
-    net = build_convnet(dataset.channels, dataset.num_classes, dataset.image_size, config.model,
-                        torch_generator(config.seed, "mtt", "architecture"), device)
-    net.requires_grad_(False)
-    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
-    bar = progress_bar(range(run.iteration, config.iterations), desc=f"MTT ipc={ipc}", disable=not progress,
-                       initial=run.iteration, total=config.iterations)
-    t0, elapsed_before = time.perf_counter(), run.elapsed_s
-    for it in bar:
-        e = int(torch.randint(len(experts), (1,), generator=gens["select_gen"]))
-        t = int(torch.randint(schedule.max_start_epoch, (1,), generator=gens["select_gen"]))
-        start_params = experts[e][t].to(device)
-        target_params = experts[e][t + schedule.expert_epochs].to(device)
-        loss = trajectory_loss(net, start_params, target_params, syn, labels_dev, syn_lr, schedule.syn_steps,
-                               schedule.batch_syn, gens["shuffle_gen"], dsa, gens["aug_gen"], config.checkpoint_steps)
-        opt_img.zero_grad(set_to_none=True)
-        opt_lr.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_img.step()
-        opt_lr.step()
-        losses.append(float(loss.detach()))
-        if on_step is not None:
-            on_step(it, losses[-1])
-        if (it + 1) % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-10:]) / 10:.4f}", lr=f"{float(syn_lr.detach()):.2e}")
-        if run.due(use_cache, config.checkpoint_every, it + 1, config.iterations):
-            run.save(artifact, it + 1, elapsed_before + time.perf_counter() - t0)
-    elapsed = elapsed_before + time.perf_counter() - t0
-
-    provenance = {"method": "MTT", "ipc": ipc, "config": config, "schedule": schedule, "weights": weights_key,
-                  "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
-                  "expert_keys": expert_keys, "init_index": init_index.tolist(),
-                  "final_loss": losses[-1] if losses else None, "loss_every_10": losses[::10],
-                  "final_syn_lr": float(syn_lr.detach()), "distill_seconds": elapsed, "device": str(device)}
-    return store_finished(artifact, SyntheticSet(syn.detach().cpu(), labels, ipc, "MTT", provenance), use_cache)
+    method = TrajectoryMatchingMethod(dataset, ipc, config, weighter, torch.device(device), sample_weights, on_step)
+    return run_distillation(method, progress, use_cache)

@@ -5,7 +5,7 @@ runs DM, DC, DSA or MTT on a :class:`~ddlib.datasets.BiasedDataset` and returns 
 :class:`~ddlib.distill.synthetic.SyntheticSet` with its provenance. The third argument is either a
 run profile (its ``dm`` / ``dc`` / ``mtt`` field is used; DSA is the profile's ``dc`` with
 ``dsa=True``) or the method's own frozen config dataclass. Real-sample weights (a
-:class:`~ddlib.distill.weights.SampleWeighter`) act on the real side of DM, DC and DSA, and on the
+:class:`~ddlib.weighting.base.SampleWeighter`) act on the real side of DM, DC and DSA, and on the
 experts' loss of MTT.
 """
 
@@ -18,13 +18,13 @@ from typing import Any
 
 import torch
 
-from ..datasets import BiasedDataset
-from ..device import pick_device
-from .dc import DCConfig, distill_dc
-from .dm import DMConfig, distill_dm
-from .mtt import MTTConfig, distill_mtt
-from .synthetic import SyntheticSet
-from .weights import SampleWeighter
+from ddlib.datasets import BiasedDataset
+from ddlib.core.device import pick_device
+from ddlib.distill.dc import DCConfig, distill_dc
+from ddlib.distill.dm import DMConfig, distill_dm
+from ddlib.distill.mtt import MTTConfig, distill_mtt
+from ddlib.distill.synthetic import SyntheticSet
+from ddlib.weighting.base import SampleWeighter
 
 
 @dataclass(frozen=True)

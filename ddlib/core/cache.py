@@ -68,6 +68,16 @@ def config_key(config: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def tensor_digest(*tensors: torch.Tensor | np.ndarray, length: int = 16) -> str:
+    """Content hash of one or more tensors (their bytes, in order): the identity of data that has
+    no configuration of its own (a synthetic set, a weight vector, embeddings)."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        array = t.detach().cpu().contiguous().numpy() if isinstance(t, torch.Tensor) else np.ascontiguousarray(t)
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:length]
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -1,6 +1,6 @@
 """Benchmark of one DM iteration: batched classes vs the reference's per-class loop.
 
-    python -m ddlib.benchmark --profile quick --ipc 10 --batch-real 256
+    python -m ddlib.tools.benchmark_dm --profile quick --ipc 10 --batch-real 256
 
 prints milliseconds per iteration (median over timed iterations after warm-up) and the peak
 memory of each variant. Every variant runs in its own subprocess so that peak memory (RSS on
@@ -24,13 +24,13 @@ import torch
 
 def _time_dm_iterations(dataset_name: str, profile_name: str, ipc: int, batch_real: int, iterations: int,
                         warmup: int, batched: bool, device: str) -> dict:
-    from .augment import DSA
-    from .datasets import load_dataset
-    from .distill.dm import default_embed_chunk, dm_loss, dm_loss_per_class
-    from .distill.synthetic import class_index_tensors, init_from_real, sample_class_batches
-    from .models import build_convnet
-    from .profiles import get_profile
-    from .seeding import torch_generator
+    from ddlib.augment import DSA
+    from ddlib.datasets import load_dataset
+    from ddlib.distill.dm import default_embed_chunk, dm_loss, dm_loss_per_class
+    from ddlib.distill.synthetic import class_index_tensors, init_from_real, sample_class_batches
+    from ddlib.models import build_convnet
+    from ddlib.profiles import get_profile
+    from ddlib.core.seeding import torch_generator
 
     profile = get_profile(profile_name)
     config = replace(profile.dm, batch_real=batch_real)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []
     for variant in ("batched", "loop"):
-        cmd = [sys.executable, "-m", "ddlib.benchmark", "--variant", variant, "--dataset", args.dataset,
+        cmd = [sys.executable, "-m", "ddlib.tools.benchmark_dm", "--variant", variant, "--dataset", args.dataset,
                "--profile", args.profile, "--ipc", str(args.ipc), "--batch-real", str(args.batch_real),
                "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--device", args.device]
         proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -1,7 +1,7 @@
 """Write the README's results section from the tables the notebooks saved.
 
-    python -m ddlib.report --profile quick            # print the markdown
-    python -m ddlib.report --profile quick --update-readme
+    python -m ddlib.tools.report --profile quick            # print the markdown
+    python -m ddlib.tools.report --profile quick --update-readme
 
 Every number comes from ``figures/<profile>/*.csv`` written by an executed notebook, with the
 paper's number (``ddlib/reference.py``) in its own column where the paper reports one. The README
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .plots import repo_root
+from ddlib.core.plots import repo_root
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -77,7 +77,7 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
 def results_markdown(profile: str) -> str:
     folder = repo_root() / "figures" / profile
     parts = [f"Measured with the `{profile}` profile; every table is written by a notebook to "
-             f"`figures/{profile}/` and copied here by `python -m ddlib.report --update-readme`."]
+             f"`figures/{profile}/` and copied here by `python -m ddlib.tools.report --update-readme`."]
     for stem, title, columns in SECTIONS:
         csv = folder / f"{stem}.csv"
         if not csv.exists():

@@ -1,6 +1,6 @@
 """The paper's sample weighter: KDE in a surrogate's embedding, for any matching method.
 
-:class:`KDEWeights` implements the :class:`~ddlib.distill.weights.SampleWeighter` protocol, so DM,
+:class:`KDEWeights` implements the :class:`~ddlib.weighting.base.SampleWeighter` protocol, so DM,
 DC/DSA and MTT take it through their ``weighter`` argument without method-specific code. The
 surrogate embeds the whole training set once; every call only looks embeddings up by index.
 
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..cache import config_key
-from ..datasets import BiasedDataset
-from ..kde import KDEConfig, WeightDiagnostics, class_densities, density_to_weights, kde_density, weight_diagnostics
-from ..seeding import torch_generator
-from .synthetic import sample_class_batches
+from ddlib.core.cache import config_key, tensor_digest
+from ddlib.datasets import BiasedDataset
+from ddlib.kde_supcon.kde import KDEConfig, WeightDiagnostics, class_densities, density_to_weights, kde_density, weight_diagnostics
+from ddlib.core.seeding import torch_generator
+from ddlib.distill.synthetic import sample_class_batches
 
 
 class KDEWeights:
@@ -40,12 +40,12 @@ class KDEWeights:
         self.targets = np.asarray(targets)
         self.num_classes = num_classes
         self.config = config
-        self.identity = identity or {"embeddings": _tensor_digest(self.embeddings)}
+        self.identity = identity or {"embeddings": tensor_digest(self.embeddings)}
         self._class_density: torch.Tensor | None = None
 
     @classmethod
     def from_surrogate(cls, dataset: BiasedDataset, surrogate, config: KDEConfig) -> KDEWeights:
-        """Weights from a trained :class:`~ddlib.surrogate.Surrogate` of ``dataset``."""
+        """Weights from a trained :class:`~ddlib.kde_supcon.surrogate.Surrogate` of ``dataset``."""
         return cls(surrogate.embeddings, dataset.train.targets, dataset.num_classes, config,
                    identity={"surrogate": surrogate.key or config_key(surrogate.config),
                              "dataset": dataset.fingerprint})
@@ -103,11 +103,6 @@ class KDEWeights:
         index, weights = self.sample_batches(batch, n_batches, seed)
         conflicting = torch.from_numpy(~dataset.train.aligned)[index]
         return weight_diagnostics(weights.flatten(0, 1), conflicting.flatten(0, 1))
-
-
-def _tensor_digest(x: torch.Tensor) -> str:
-    import hashlib
-    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 __all__ = ["KDEWeights"]

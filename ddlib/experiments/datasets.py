@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .base import BiasedDataset, BiasedSplit
-from .corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt_images
+from ddlib.datasets.base import BiasedDataset, BiasedSplit
+from ddlib.datasets.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt_images
 
 
 def count_table(dataset: BiasedDataset, split: str = "train") -> pd.DataFrame:
@@ -55,7 +55,7 @@ def pick_samples(split: BiasedSplit, num_classes: int, per_class: int, aligned: 
 
 def aligned_conflicting_figure(dataset: BiasedDataset, per_class: int = 4, seed: int = 0) -> plt.Figure:
     """Bias-aligned (left) and bias-conflicting (right) training samples, one row per class."""
-    from ..plots import show_grid
+    from ddlib.core.plots import show_grid
 
     rng = np.random.default_rng(seed)
     height = 0.45 * dataset.num_classes + 1.0
@@ -81,7 +81,7 @@ def corruption_sheet(image_hwc: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def corruption_figure(image_hwc: np.ndarray, source_name: str, seed: int = 0) -> plt.Figure:
-    from ..plots import image_grid
+    from ddlib.core.plots import image_grid
 
     sheet = corruption_sheet(image_hwc, seed)
     fig, ax = plt.subplots(figsize=(5.2, 8.6))

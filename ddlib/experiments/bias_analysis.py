@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .datasets import BiasedDataset, dataset_info, load_dataset
-from .distill import SyntheticSet, distill
-from .distill.synthetic import conflicting_share, init_from_real
-from .distill.registry import METHODS
-from .profiles import Profile
-from .reference import reported_accuracy
-from .results import evaluate_full_data_cached, evaluate_synthetic_cached
+from ddlib.datasets import BiasedDataset, dataset_info, load_dataset
+from ddlib.distill import SyntheticSet, distill
+from ddlib.distill.synthetic import conflicting_share, init_from_real
+from ddlib.distill.registry import METHODS
+from ddlib.profiles import Profile
+from ddlib.reference import reported_accuracy
+from ddlib.training.evaluation import evaluate_full_data_cached, evaluate_synthetic_cached
 
 # Display name → registry key, for every method of ddlib.distill.registry (DM, DC, DSA, MTT).
 DISTILLERS: dict[str, str] = {spec.display_name: key for key, spec in METHODS.items()}
@@ -74,8 +74,7 @@ def run_bias_analysis(profile: Profile, dataset_name: str, conflict_ratios: Sequ
             datasets[(train_data, ratio)] = ds
             base = {"dataset": dataset_name, "title": ds.title or ds.display_name, "display_name": ds.display_name,
                     "conflict_ratio": ratio, "train_data": train_data}
-            full = evaluate_full_data_cached(ds, profile.full_data, profile.full_data_models, profile.seed, device,
-                                             profile.full_data_max_samples, progress)
+            full = evaluate_full_data_cached(ds, profile.full_data, device, progress)
             rows.append({**base, "method": FULL_DATA, "ipc": None, **full.row()})
             for ipc in ipcs:
                 runs = [RANDOM_REAL] if random_real else []
@@ -85,8 +84,7 @@ def run_bias_analysis(profile: Profile, dataset_name: str, conflict_ratios: Sequ
                     else:
                         syn = distill(DISTILLERS[method], ds, ipc, profile, device=device, progress=progress)
                     synthetic[(train_data, ratio, method, ipc)] = syn
-                    result = evaluate_synthetic_cached(ds, syn, profile.eval, profile.eval_models, profile.seed,
-                                                       device, progress)
+                    result = evaluate_synthetic_cached(ds, syn, profile.evaluation, device, progress)
                     rows.append({**base, "method": method, "ipc": ipc, **result.row(),
                                  "distill_seconds": syn.provenance.get("distill_seconds")})
     table = pd.DataFrame(rows)
@@ -229,12 +227,13 @@ def budget_table(profile: Profile, reference: Profile | None = None, ipc: int = 
         outer, inner = p.dc.loops_for(ipc)
         s = p.mtt.schedule_for(ipc)
         e = p.mtt.experts
+        f = p.full_data
         m = p.model
         return {
             "network": f"ConvNet-{m.depth}, width {m.width}",
-            "full data": (f"{p.full_data_models} model(s) × {p.full_data.epochs} epochs on "
-                          + (f"{p.full_data_max_samples:,} images" if p.full_data_max_samples else "all images")),
-            "evaluation": f"{p.eval_models} model(s) × {p.eval.epochs} epochs",
+            "full data": (f"{f.evaluation.n_models} model(s) × {f.evaluation.train.epochs} epochs on "
+                          + (f"{f.max_samples:,} images" if f.max_samples else "all images")),
+            "evaluation": f"{p.evaluation.n_models} model(s) × {p.evaluation.train.epochs} epochs",
             "DM": f"{p.dm.iterations:,} iterations, {p.dm.batch_real} real images/class",
             "DC / DSA": (f"{p.dc.iterations:,} iterations of (outer {outer}, inner {inner}), "
                          f"{p.dc.batch_real} real images/class"),
@@ -274,7 +273,7 @@ def plot_bias_gap(table: pd.DataFrame, title: str) -> plt.Figure:
 def plot_synthetic_pair(left: SyntheticSet, right: SyntheticSet, left_ds: BiasedDataset, right_ds: BiasedDataset,
                         titles: tuple[str, str], per_class: int = 10) -> plt.Figure:
     """Two synthetic sets side by side, one row per class (at most ``per_class`` images a row)."""
-    from .plots import show_grid
+    from ddlib.core.plots import show_grid
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
     for ax, syn, ds, title in zip(axes, (left, right), (left_ds, right_ds), titles):
         k = min(per_class, syn.ipc)
@@ -286,7 +285,7 @@ def plot_synthetic_pair(left: SyntheticSet, right: SyntheticSet, left_ds: Biased
 
 def sample_grid(dataset: BiasedDataset, per_group: int = 8, seed: int = 0) -> plt.Figure:
     """Bias-aligned and bias-conflicting training samples, one row per class."""
-    from .plots import show_grid
+    from ddlib.core.plots import show_grid
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
     for ax, want_aligned, title in ((axes[0], True, "bias-aligned"), (axes[1], False, "bias-conflicting")):

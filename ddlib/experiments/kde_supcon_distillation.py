@@ -17,24 +17,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .datasets import BiasedDataset
-from .distill.kde_weights import KDEWeights
-from .distill.registry import distill, method_spec
-from .distill.synthetic import SyntheticSet
-from .evaluation import EvalResult
-from .kde import KDEConfig
-from .plots import show_grid
-from .reference import reported_accuracy
-from .results import evaluate_synthetic_cached
-from .surrogate import Surrogate, SurrogateConfig, train_surrogate, training_subset
-from .training import TrainConfig
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    config: TrainConfig
-    n_models: int
-    seed: int
+from ddlib.datasets import BiasedDataset
+from ddlib.kde_supcon.weights import KDEWeights
+from ddlib.distill.registry import distill, method_spec
+from ddlib.distill.synthetic import SyntheticSet
+from ddlib.kde_supcon.kde import KDEConfig
+from ddlib.core.plots import show_grid
+from ddlib.reference import reported_accuracy
+from ddlib.kde_supcon.surrogate import Surrogate, SurrogateConfig, train_surrogate, training_subset
+from ddlib.training.evaluation import EvalResult, EvalSettings, evaluate_synthetic_cached
 
 
 @dataclass
@@ -57,8 +48,7 @@ class Run:
 def distill_and_evaluate(method: str, dataset: BiasedDataset, ipc: int, config: Any, weighter: KDEWeights | None,
                          evaluation: EvalSettings, device: torch.device, progress: bool = True) -> Run:
     syn = distill(method, dataset, ipc, config, weighter=weighter, device=device, progress=progress)
-    result = evaluate_synthetic_cached(dataset, syn, evaluation.config, evaluation.n_models, evaluation.seed, device,
-                                       progress=progress)
+    result = evaluate_synthetic_cached(dataset, syn, evaluation, device, progress=progress)
     label = "vanilla" if weighter is None else f"KDE σ²={weighter.config.sigma2:g} τ={weighter.config.tau:g} " \
                                                f"({weighter.config.scope})"
     return Run(method_spec(method).display_name, ipc, label, syn, result, None if weighter is None else weighter.config)
@@ -108,7 +98,7 @@ def kde_timing(weighter: KDEWeights, dataset: BiasedDataset, batch: int, iterati
     fresh._class_density = None
     members = [torch.from_numpy(ix) for ix in dataset.train.class_indices(dataset.num_classes)]
     gen = torch.Generator().manual_seed(0)
-    from .distill.synthetic import sample_class_batches
+    from ddlib.distill.synthetic import sample_class_batches
     batches = [sample_class_batches(members, batch, gen) for _ in range(min(iterations, max_calls))]
     t0 = time.perf_counter()
     if fresh.config.scope == "class":

@@ -6,7 +6,7 @@ lines on GitHub. :func:`collapse_progress` keeps, for every line, only what a te
 (the text after its last carriage return), and drops papermill's injected-parameters cell so that
 the committed notebook reads its profile from ``$DDLIB_PROFILE`` again (nbval reruns it in smoke).
 
-    python -m ddlib.notebooks notebooks/01_bias_analysis.ipynb [...]
+    python -m ddlib.tools.notebooks notebooks/01_bias_analysis.ipynb [...]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Throughput of the Corrupted CIFAR-10 corruptions: images/s per corruption, then a parallel build.
 
-Run ``python -m ddlib.benchmark_corruptions [--images 500] [--severity 5] [--workers 2]``. It uses
+Run ``python -m ddlib.tools.benchmark_corruptions [--images 500] [--severity 5] [--workers 2]``. It uses
 CIFAR-10 test images when a CIFAR-10 source is available (``$DDLIB_DATA_ROOT``, cache) and smooth
 random images otherwise (the timings are nearly the same: the work does not depend on content).
 The last line estimates the time to corrupt the 50,000-image training set at the 5 % ratio.
@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from .datasets.assignment import assign_attributes
-from .datasets.corruptions import CORRUPTIONS, corrupt_images, default_workers
-from .sources import DataSourceError, load_cifar10
+from ddlib.datasets.assignment import assign_attributes
+from ddlib.datasets.corruptions import CORRUPTIONS, corrupt_images, default_workers
+from ddlib.sources import DataSourceError, load_cifar10
 
 
 def benchmark_images(n: int, seed: int = 0) -> tuple[np.ndarray, str]:

@@ -30,14 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .progress import progress as progress_bar
-from .augment import DSA
-from .cache import ArtifactDir, save_torch
-from .datasets import BiasedDataset
-from .losses.supcon import supcon_loss
-from .models import ConvNetConfig, build_convnet
-from .models.convnet import ConvNet, init_parameters
-from .seeding import torch_generator
+from ddlib.core.progress import progress as progress_bar
+from ddlib.augment import DSA
+from ddlib.core.cache import ArtifactDir, save_torch
+from ddlib.datasets import BiasedDataset
+from ddlib.kde_supcon.supcon import supcon_loss
+from ddlib.models import ConvNetConfig, build_convnet
+from ddlib.models.convnet import ConvNet, init_parameters
+from ddlib.core.seeding import torch_generator
 
 OBJECTIVES = ("supcon", "erm")
 AUGMENTS = ("dsa", "geometric", "none")

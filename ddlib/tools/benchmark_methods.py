@@ -1,7 +1,7 @@
 """Benchmark: milliseconds per iteration and peak memory of DC, DSA, DM and MTT at one IPC.
 
-    python -m ddlib.benchmark_methods [--dataset colored_mnist] [--ipc 10] [--profile quick] [--device cpu]
-    python -m ddlib.benchmark_methods --mtt-memory      # the unrolled student's memory at paper settings
+    python -m ddlib.tools.benchmark_methods [--dataset colored_mnist] [--ipc 10] [--profile quick] [--device cpu]
+    python -m ddlib.tools.benchmark_methods --mtt-memory      # the unrolled student's memory at paper settings
 
 Each method runs a few iterations of its profile config (caching off) in its own subprocess;
 on Linux the kernel's peak mark is reset after the data set is loaded, so the peak RSS covers the
@@ -60,7 +60,7 @@ def _peak_rss_mb() -> float:
 
 
 def _bench_config(method: str, profile, iterations: int, ipc: int):
-    from .distill import method_config
+    from ddlib.distill import method_config
 
     config = method_config(method, profile)
     config = dataclasses.replace(config, iterations=iterations, checkpoint_every=0)
@@ -75,10 +75,10 @@ def _bench_config(method: str, profile, iterations: int, ipc: int):
 def measure_one(method: str, dataset_name: str, ipc: int, profile_name: str, iterations: int, device: str,
                 batched_classes: bool | None = None) -> dict:
     """Run ``iterations`` of ``method`` here and return its timing and memory (call in a fresh process)."""
-    from .datasets import load_dataset
-    from .distill import registry
-    from .distill.mtt import load_experts
-    from .profiles import get_profile
+    from ddlib.datasets import load_dataset
+    from ddlib.distill import registry
+    from ddlib.distill.mtt import load_experts
+    from ddlib.profiles import get_profile
 
     dev = torch.device(device)
     profile = get_profile(profile_name)
@@ -123,8 +123,8 @@ def measure_one(method: str, dataset_name: str, ipc: int, profile_name: str, ite
 def saved_bytes_per_image_step(images: int = 16, steps: int = 2, width: int = 128, size: int = 32,
                                channels: int = 3, classes: int = 10) -> dict:
     """Bytes autograd saves for the unrolled MTT student, per synthetic image and step."""
-    from .distill.mtt import FlatParams, unroll_student
-    from .models import ConvNetConfig, build_convnet
+    from ddlib.distill.mtt import FlatParams, unroll_student
+    from ddlib.models import ConvNetConfig, build_convnet
 
     gen = torch.Generator().manual_seed(0)
     net = build_convnet(channels, classes, size, ConvNetConfig(depth=3, width=width), gen)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one method, print JSON
     parser.add_argument("--mtt-memory", action="store_true")
     args = parser.parse_args(argv)
-    from .device import pick_device
+    from ddlib.core.device import pick_device
 
     device = str(pick_device(args.device))
     iterations = {k: int(v) for k, v in (kv.split("=") for kv in args.iterations.split(","))}
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         if method not in METHOD_ORDER:
             raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHOD_ORDER)}")
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "ddlib.benchmark_methods", "--one", method, "--dataset", args.dataset,
+        cmd = [sys.executable, "-m", "ddlib.tools.benchmark_methods", "--one", method, "--dataset", args.dataset,
                "--ipc", str(args.ipc), "--profile", args.profile, "--device", device, "--iterations", args.iterations,
                "--batched-classes", args.batched_classes]
         out = subprocess.run(cmd, capture_output=True, text=True)

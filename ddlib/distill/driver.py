@@ -1,0 +1,190 @@
+"""The one distillation driver: everything DM, DC/DSA and MTT share around their loss.
+
+A method (:class:`DistillationMethod`) supplies only what is its own — its random streams, its
+learnable tensors and optimisers, and one iteration (loss and update). :func:`run_distillation`
+does the rest, once for every method:
+
+1. looks the finished set up in the cache, keyed by the data set's fingerprint, the IPC, the
+   method's full configuration and the real-side weights;
+2. creates the method's named random streams from the config's seed (``<stream>/<name>``), and
+   initialises the synthetic images from random real images of their class (stream ``init``);
+3. restores a checkpoint when an earlier run was interrupted — tensors, optimisers, generators,
+   the iteration counter, the loss history and the elapsed time — so the resumed run ends with the
+   same result as an uninterrupted one;
+4. runs the iterations with a progress bar, reading the losses back from the device only every
+   ``log_every`` iterations (no host synchronisation in between), and checkpoints every
+   ``checkpoint_every`` iterations (atomically);
+5. records provenance and commits the finished set to the cache, dropping the checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ddlib.core.cache import ArtifactDir, atomic_write, save_torch
+from ddlib.core.progress import progress as progress_bar
+from ddlib.core.seeding import torch_generator
+from ddlib.datasets import BiasedDataset
+from ddlib.distill.synthetic import SyntheticSet, init_from_real
+from ddlib.weighting.base import SampleWeighter, weighter_config
+
+
+# -- the finished-set cache and checkpoints ------------------------------------------------------
+def load_finished(artifact: ArtifactDir, ipc: int, method: str, use_cache: bool) -> SyntheticSet | None:
+    """The cached synthetic set of this configuration, or None."""
+    if not (use_cache and artifact.is_complete()):
+        return None
+    state = torch.load(artifact.file("synthetic.pt"))
+    return SyntheticSet(state["images"], state["labels"], ipc, method, artifact.meta()["provenance"])
+
+
+def store_finished(artifact: ArtifactDir, result: SyntheticSet, use_cache: bool) -> SyntheticSet:
+    """Commit the finished set (images, labels, provenance) and drop the checkpoint."""
+    if use_cache:
+        artifact.commit({"synthetic.pt": save_torch({"images": result.images, "labels": result.labels})},
+                        result.provenance)
+        artifact.file("checkpoint.pt").unlink(missing_ok=True)
+    return result
+
+
+@dataclass
+class RunState:
+    """The resumable state of one distillation run (tensors and optimisers are updated in place)."""
+
+    tensors: dict[str, torch.Tensor]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+    iteration: int = 0
+    losses: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def restore(self, artifact: ArtifactDir, use_cache: bool, name: str) -> None:
+        """Load ``checkpoint.pt`` when there is one; an unreadable checkpoint only costs progress."""
+        path = artifact.file("checkpoint.pt")
+        if not (use_cache and path.exists()):
+            return
+        try:
+            state = torch.load(path)
+            with torch.no_grad():
+                for key, tensor in self.tensors.items():
+                    tensor.copy_(state["tensors"][key].to(tensor.device))
+            for key, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][key])
+            for key, gen in self.generators.items():
+                gen.set_state(state["generators"][key])
+            self.iteration, self.losses, self.elapsed_s = state["iteration"], state["losses"], state["elapsed_s"]
+        except Exception as exc:  # noqa: BLE001
+            print(f"ignoring unreadable {name} checkpoint {path}: {exc}")
+
+    def save(self, artifact: ArtifactDir, iteration: int, elapsed_s: float) -> None:
+        self.iteration, self.elapsed_s = iteration, elapsed_s
+        payload: dict[str, Any] = {
+            "tensors": {k: t.detach().cpu() for k, t in self.tensors.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "generators": {k: g.get_state() for k, g in self.generators.items()},
+            "iteration": iteration, "losses": self.losses, "elapsed_s": elapsed_s}
+        atomic_write(artifact.file("checkpoint.pt"), save_torch(payload))
+
+    def due(self, use_cache: bool, every: int, iteration_done: int, total: int) -> bool:
+        """Whether to checkpoint after ``iteration_done`` iterations (never after the last one)."""
+        return bool(use_cache and every and iteration_done % every == 0 and iteration_done < total)
+
+
+# -- the method interface ---------------------------------------------------------------------------
+class DistillationMethod(ABC):
+    """One distillation method on one data set: its loss and its update, nothing else.
+
+    Subclasses set ``name`` (for display and provenance), ``stream`` (the label of the cache folder
+    and the random streams) and ``streams`` (the generators its iterations draw from, checkpointed
+    with the run), and implement :meth:`learnables` and :meth:`iteration`."""
+
+    name: str
+    stream: str
+    streams: tuple[str, ...]
+    log_every: int = 10  # losses are read back from the device this often
+
+    def __init__(self, dataset: BiasedDataset, ipc: int, config: Any, weighter: SampleWeighter | None,
+                 device: torch.device):
+        self.dataset, self.ipc, self.config, self.weighter, self.device = dataset, ipc, config, weighter, device
+
+    @property
+    def iterations(self) -> int:
+        return self.config.iterations
+
+    @property
+    def checkpoint_every(self) -> int:
+        return self.config.checkpoint_every
+
+    def weights_key(self) -> dict[str, Any]:
+        return weighter_config(self.weighter)
+
+    def cache_key(self) -> dict[str, Any]:
+        return {"dataset": self.dataset.fingerprint, "ipc": self.ipc, "config": self.config,
+                "weights": self.weights_key(), "format": 1}
+
+    def prepare(self, progress: bool, use_cache: bool) -> None:
+        """Work needed only when the set is not cached (MTT: the expert trajectories)."""
+
+    @abstractmethod
+    def learnables(self, syn: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.optim.Optimizer]]:
+        """The learnable tensors (``syn`` among them) and their optimisers, by name."""
+
+    @abstractmethod
+    def iteration(self, it: int, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
+        """One iteration: the loss, the backward pass and the optimiser steps; returns the detached
+        loss as a device tensor (read back by the driver every ``log_every`` iterations)."""
+
+    def postfix(self, losses: list[float]) -> dict[str, str]:
+        recent = losses[-self.log_every:]
+        return {"loss": f"{sum(recent) / max(1, len(recent)):.4f}"}
+
+    def provenance(self, losses: list[float]) -> dict[str, Any]:
+        """Method-specific provenance (added to the shared fields)."""
+        return {"loss_every_10": losses[::10]}
+
+
+def run_distillation(method: DistillationMethod, progress: bool = True, use_cache: bool = True) -> SyntheticSet:
+    """Run ``method`` to the end (or load its cached result) and return the synthetic set."""
+    dataset, ipc, config = method.dataset, method.ipc, method.config
+    artifact = ArtifactDir(f"synthetic/{method.stream}", method.cache_key())
+    finished = load_finished(artifact, ipc, method.name, use_cache)
+    if finished is not None:
+        return finished
+    method.prepare(progress, use_cache)
+
+    images, labels, init_index = init_from_real(dataset, ipc, torch_generator(config.seed, method.stream, "init"))
+    gens = {name: torch_generator(config.seed, method.stream, name) for name in method.streams}
+    syn = images.to(method.device).requires_grad_(True)
+    tensors, optimizers = method.learnables(syn)
+    run = RunState(tensors, optimizers, gens)
+    run.restore(artifact, use_cache, method.name)
+    losses = run.losses
+
+    total = method.iterations
+    bar = progress_bar(range(run.iteration, total), desc=f"{method.name} ipc={ipc}", disable=not progress,
+                       initial=run.iteration, total=total)
+    pending: list[torch.Tensor] = []
+    t0, elapsed_before = time.perf_counter(), run.elapsed_s
+    for it in bar:
+        pending.append(method.iteration(it, syn, gens))
+        done = it + 1
+        checkpoint = run.due(use_cache, method.checkpoint_every, done, total)
+        if done % method.log_every == 0 or done == total or checkpoint:
+            losses.extend(torch.stack(pending).cpu().tolist())  # one host synchronisation for the lot
+            pending.clear()
+            bar.set_postfix(method.postfix(losses))
+        if checkpoint:
+            run.save(artifact, done, elapsed_before + time.perf_counter() - t0)
+    elapsed = elapsed_before + time.perf_counter() - t0
+
+    provenance = {"method": method.name, "ipc": ipc, "config": config, "weights": method.weights_key(),
+                  "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
+                  "init_index": init_index.tolist(), "final_loss": losses[-1] if losses else None,
+                  "distill_seconds": elapsed, "device": str(method.device), **method.provenance(losses)}
+    result = SyntheticSet(syn.detach().cpu(), labels, ipc, method.name, provenance)
+    return store_finished(artifact, result, use_cache)

@@ -1,0 +1,67 @@
+"""The training loop every objective runs in: epochs, shuffling, per-sample DSA, the optimiser steps.
+
+Shuffling and augmentation come from explicit generators named after the run's seed
+(``"shuffle"``, ``"dsa"``); the objective (:mod:`ddlib.training.objectives`) owns the networks and
+the loss. ``train_classifier`` with the default :class:`~ddlib.training.objectives.CrossEntropy`
+is the evaluation protocol's training of one fresh ConvNet.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ddlib.augment import DSA
+from ddlib.core.progress import progress
+from ddlib.core.seeding import torch_generator
+from ddlib.datasets import BiasedDataset
+from ddlib.training.objectives import CrossEntropy, ObjectiveRun, TrainConfig, TrainingObjective, TrainingSetup
+
+
+def as_float(dataset: BiasedDataset, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images are normalised with the data set's statistics; float images pass through."""
+    if images.dtype == torch.uint8:
+        return dataset.normalize(images, device)
+    return images.to(device)
+
+
+def train_one_epoch(run: ObjectiveRun, dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor,
+                    order: torch.Tensor, batch_size: int, device: torch.device, dsa: DSA | None,
+                    aug_gen: torch.Generator) -> None:
+    """One pass over ``images[order]`` in mini-batches: per-sample DSA, then ``run.step``."""
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        x = as_float(dataset, images[batch], device)
+        y = labels[batch].to(device)
+        if dsa is not None:
+            x = dsa(x, aug_gen)
+        run.step(x, y, batch)
+
+
+def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
+                     seed: int, device: torch.device, show_progress: bool = False, desc: str = "train",
+                     objective: TrainingObjective | None = None) -> nn.Module:
+    """Train fresh network(s) on ``images`` (uint8 or normalised float) and ``labels`` with ``objective``
+    (default: plain cross-entropy) and return the network the objective evaluates."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    labels = labels.long()
+    setup = TrainingSetup(dataset, config, len(images), seed, device)
+    run = (objective or CrossEntropy()).start(setup, labels)
+    shuffle_gen = torch_generator(seed, "shuffle")
+    aug_gen = torch_generator(seed, "dsa")
+    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+    for _ in progress(range(config.epochs), desc=desc, disable=not show_progress, leave=False):
+        order = torch.randperm(len(images), generator=shuffle_gen)
+        train_one_epoch(run, dataset, images, labels, order, config.batch_size, device, dsa, aug_gen)
+        run.end_epoch()
+    return run.model().eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: BiasedDataset, images: torch.Tensor, device: torch.device,
+            batch_size: int = 256) -> torch.Tensor:
+    preds = []
+    for start in range(0, len(images), batch_size):
+        preds.append(model(as_float(dataset, images[start:start + batch_size], device)).argmax(1).cpu())
+    return torch.cat(preds)
