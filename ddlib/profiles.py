@@ -3,7 +3,7 @@
 * ``smoke`` — seconds to a few minutes per notebook on 2 CPU cores: CI and nbval.
 * ``quick`` — the README's main job on a laptop CPU: minutes per notebook, large enough to show
   the paper's qualitative findings (smaller networks and far fewer iterations than the paper).
-* ``paper`` — the paper's / reference implementations' settings (``recipes.md``), for a GPU.
+* ``paper`` — the paper's / the reference implementations' settings, for a GPU.
 
 A notebook's ``parameters`` cell names a profile (default: ``$DDLIB_PROFILE`` or ``quick``) and
 may override single fields with :func:`dataclasses.replace`.
@@ -196,7 +196,7 @@ def _surrogate_variants(base: SurrogateConfig, epochs: tuple[float, ...] = ()) -
 
 _SMOKE_SURROGATE = SurrogateConfig(epochs=1, max_samples=512, batch_size=64, projection_dim=32, model=_SMOKE_MODEL)
 # A briefly trained SupCon surrogate (one epoch on 20,000 images): still biased, so it isolates the
-# conflicting samples (shared/reference/paper.md §2, second probe; measured again in notebook 02).
+# conflicting samples (measured in notebook 02's surrogate-variant table).
 _QUICK_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=_QUICK_MODEL)
 _PAPER_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=ConvNetConfig(width=64))
 _KDE_METHODS = {

@@ -1,7 +1,7 @@
 """The paper's reported numbers: the ONE place they live in this repository.
 
 They are shown beside our measurements as a reference, never in place of them. Only numbers
-known verbatim are listed (see ``shared/reference/paper.md`` section 1); everything else in the
+known verbatim (the abstract's headline cell) are listed; everything else in the
 paper is not available to us and is left out rather than guessed.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,6 @@ REPORTED: tuple[ReportedResult, ...] = (
     ReportedResult("colored_mnist", 0.10, 10, "DM", 25.01, FAIRDD),
     ReportedResult("colored_mnist", 0.10, 10, "DM + KDE/SupCon", 90.42, FAIRDD),
 )
-
-
-def reported_table() -> pd.DataFrame:
-    return pd.DataFrame([r.__dict__ for r in REPORTED])
 
 
 def reported_accuracy(dataset: str, conflict_ratio: float, ipc: int, method: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import torch
 
 
@@ -19,7 +18,3 @@ def derive_seed(seed: int, *labels: object) -> int:
 
 def torch_generator(seed: int, *labels: object) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, *labels))
-
-
-def numpy_generator(seed: int, *labels: object) -> np.random.Generator:
-    return np.random.default_rng(derive_seed(seed, *labels))

@@ -1,4 +1,4 @@
-"""Colored MNIST, exactly per the LfF recipe (``shared/reference/recipes.md``).
+"""Colored MNIST, exactly per the LfF recipe (Nam et al. 2020).
 
 Each digit is coloured by its bias attribute ``a``: one colour per *image*,
 ``clamp(mean[a] + σ·ε, 0, 1)`` with ``ε ~ N(0, I₃)``, multiplied into the grey-scale digit and

@@ -57,7 +57,7 @@ REFERENCE_LOOPS: tuple[tuple[int, int, int], ...] = ((1, 1, 1), (10, 10, 50), (5
 
 @dataclass(frozen=True)
 class DCConfig:
-    """DC / DSA settings (defaults: the reference's, ``recipes.md``)."""
+    """DC / DSA settings (defaults: the reference implementation's)."""
 
     iterations: int = 1000
     loops: tuple[tuple[int, int, int], ...] = REFERENCE_LOOPS

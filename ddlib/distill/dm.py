@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 
 from ddlib.augment import DSA, AugmentParams
-from ddlib.core.cache import ArtifactDir
 from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
 from ddlib.models.convnet import ConvNet
@@ -28,7 +27,7 @@ from ddlib.weighting.base import SampleWeighter
 
 @dataclass(frozen=True)
 class DMConfig:
-    """DM settings (defaults: the reference's, ``recipes.md``)."""
+    """DM settings (defaults: the reference implementation's)."""
 
     iterations: int = 20_000
     lr_img: float = 1.0

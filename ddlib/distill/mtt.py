@@ -94,7 +94,7 @@ class MTTSchedule:
     batch_syn: int | None = None
 
 
-# CIFAR-10 settings of the reference (recipes.md); the sources disagree on lr_teacher for IPC 10/50
+# CIFAR-10 settings of the reference implementation; its published examples disagree on lr_teacher for IPC 10/50
 # (0.01 vs 0.001): 0.01, the experts' own learning rate, is used.
 PAPER_SCHEDULES: tuple[MTTSchedule, ...] = (
     MTTSchedule(ipc=1, syn_steps=50, expert_epochs=2, max_start_epoch=2, lr_img=100.0, lr_lr=1e-7, lr_teacher=0.01),

@@ -281,18 +281,3 @@ def plot_synthetic_pair(left: SyntheticSet, right: SyntheticSet, left_ds: Biased
         show_grid(ax, ds.denormalize(picked), nrow=k, title=title)
     fig.tight_layout()
     return fig
-
-
-def sample_grid(dataset: BiasedDataset, per_group: int = 8, seed: int = 0) -> plt.Figure:
-    """Bias-aligned and bias-conflicting training samples, one row per class."""
-    from ddlib.core.plots import show_grid
-    rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
-    for ax, want_aligned, title in ((axes[0], True, "bias-aligned"), (axes[1], False, "bias-conflicting")):
-        picks = []
-        for c in range(dataset.num_classes):
-            members = np.flatnonzero((dataset.train.targets == c) & (dataset.train.aligned == want_aligned))
-            picks.extend(rng.choice(members, size=min(per_group, len(members)), replace=False))
-        show_grid(ax, dataset.train.images[np.array(picks)], nrow=per_group, title=f"{dataset.display_name}: {title}")
-    fig.tight_layout()
-    return fig

@@ -69,10 +69,6 @@ def main_table(runs: list[Run], dataset: BiasedDataset, conflict_ratio: float) -
     return table
 
 
-def diagnostics_row(weighter: KDEWeights, dataset: BiasedDataset, batch: int, n_batches: int) -> dict[str, float]:
-    return weighter.diagnostics(dataset, batch, n_batches).row()
-
-
 def surrogate_variants_table(dataset: BiasedDataset, variants: tuple[SurrogateConfig, ...], kde_configs: list[KDEConfig],
                              batch: int, n_batches: int, device: torch.device, progress: bool = True) -> pd.DataFrame:
     """Share of the weight on conflicting samples and ESS for each surrogate variant × KDE setting."""

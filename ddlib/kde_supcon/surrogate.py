@@ -3,7 +3,7 @@
 Trained on the *biased* training set, by default with the supervised contrastive loss (two augmented
 views per image, projection head ``Linear(d, d) → ReLU → Linear(d, 128)``), alternatively with plain
 cross-entropy (ERM). Three parameters decide whether the embedding still *shows* the bias, which is
-what the KDE needs (``shared/reference/paper.md`` section 2):
+what the KDE needs:
 
 * ``augment`` — ``"dsa"`` (the data set's DSA strategy, colour jitter included), ``"geometric"`` (the same
   without the colour family) or ``"none"``. A colour-changing augmentation can make a colour-biased

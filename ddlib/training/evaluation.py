@@ -24,7 +24,7 @@ from ddlib.core.cache import ArtifactDir, tensor_digest
 from ddlib.core.seeding import derive_seed
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.training.loop import predict, train_classifier
-from ddlib.training.objectives import CrossEntropy, TrainConfig
+from ddlib.training.objectives import CrossEntropy, TrainConfig, objective_config
 
 if TYPE_CHECKING:
     from ddlib.distill.synthetic import SyntheticSet
@@ -133,8 +133,8 @@ def evaluate_full_data(dataset: BiasedDataset, settings: EvalSettings, device: t
 
 # -- cached evaluations ----------------------------------------------------------------------------
 def _settings_key(settings: EvalSettings) -> dict[str, Any]:
-    objective = settings.objective.cache_config() if settings.objective is not None else CrossEntropy().cache_config()
-    return {"config": settings.train, "n_models": settings.n_models, "seed": settings.seed, "objective": objective}
+    return {"config": settings.train, "n_models": settings.n_models, "seed": settings.seed,
+            "objective": objective_config(settings.objective)}
 
 
 def _load_eval(artifact: ArtifactDir) -> EvalResult | None:
