@@ -13,7 +13,10 @@ One call applies ONE family drawn uniformly from the strategy string
 
 Parameters are drawn per *group*: in Siamese use the real and the synthetic batch of one class
 form one group and share one draw; in per-sample use (training a model) every sample is its own
-group. Draws come from a CPU ``torch.Generator`` so they are identical on every device.
+group. Draws come from the generator's device: a CPU ``torch.Generator`` gives the same draws on
+every device; a CUDA generator (the device-resident distillation path) draws the parameters on the
+GPU without a host round trip, with the family picked from a separate CPU generator (a Python
+branch needs it on the host) — those runs repeat bit for bit on one device type.
 """
 
 from __future__ import annotations
@@ -54,17 +57,23 @@ class DSA:
         self.cutout_ratio = cutout_ratio
 
     # -- drawing -------------------------------------------------------------------------------
-    def draw(self, groups: int, generator: torch.Generator, image_size: int) -> AugmentParams:
-        family = self.families[int(torch.randint(len(self.families), (1,), generator=generator))]
-        rand = lambda k: torch.rand(groups, k, generator=generator)  # noqa: E731
+    def draw(self, groups: int, generator: torch.Generator, image_size: int,
+             family_generator: torch.Generator | None = None) -> AugmentParams:
+        """One family (from ``family_generator``, default ``generator``; it must be a CPU generator)
+        and its parameters for ``groups`` groups, drawn on ``generator``'s device."""
+        pick = generator if family_generator is None else family_generator
+        family = self.families[int(torch.randint(len(self.families), (1,), generator=pick))]
+        dev = generator.device
+        rand = lambda k: torch.rand(groups, k, generator=generator, device=dev)  # noqa: E731
         if family == "color":
             values = rand(3)
         elif family == "crop":
             shift = int(image_size * self.crop_ratio + 0.5)
-            values = torch.randint(-shift, shift + 1, (groups, 2), generator=generator).float()
+            values = torch.randint(-shift, shift + 1, (groups, 2), generator=generator, device=dev).float()
         elif family == "cutout":
             size = int(image_size * self.cutout_ratio + 0.5)
-            values = torch.randint(0, image_size + (1 - size % 2), (groups, 2), generator=generator).float()
+            values = torch.randint(0, image_size + (1 - size % 2), (groups, 2), generator=generator,
+                                   device=dev).float()
         elif family == "flip":
             values = (rand(1) < 0.5).float()
         elif family == "scale":
@@ -78,8 +87,9 @@ class DSA:
         """Augment ``x`` [N, C, H, W]; sample n uses the parameters of group ``group_index[n]``
         (default: all samples use group 0)."""
         if group_index is None:
-            group_index = torch.zeros(len(x), dtype=torch.long)
-        v = params.values[group_index.cpu()].to(device=x.device, dtype=x.dtype)  # [N, k]
+            group_index = torch.zeros(len(x), dtype=torch.long, device=params.values.device)
+        # indexed where the parameters live: no host round trip when both are on the GPU
+        v = params.values[group_index.to(params.values.device)].to(device=x.device, dtype=x.dtype)  # [N, k]
         return getattr(self, f"_{params.family}")(x, v)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -102,10 +112,11 @@ class DSA:
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return (x - mean) * (v[:, 2] + 0.5).view(-1, 1, 1, 1) + mean
 
-    @staticmethod
-    def _crop(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _crop(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
-        shift = int(v.abs().max().item()) if len(v) else 0
+        # pad by the largest shift draw() can give (not the batch's largest, which needs a host
+        # read): the gathered pixels, zeros included, are the same either way
+        shift = max(int(w * self.crop_ratio + 0.5), 1)
         padded = F.pad(x, (shift, shift, shift, shift))
         rows = (torch.arange(h, device=x.device).view(1, h) + shift - v[:, 0:1].long()).clamp(0, h + 2 * shift - 1)
         cols = (torch.arange(w, device=x.device).view(1, w) + shift - v[:, 1:2].long()).clamp(0, w + 2 * shift - 1)

@@ -16,5 +16,8 @@ def derive_seed(seed: int, *labels: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
-def torch_generator(seed: int, *labels: object) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed(seed, *labels))
+def torch_generator(seed: int, *labels: object, device: torch.device | str = "cpu") -> torch.Generator:
+    """The stream named ``labels`` of ``seed``. ``device`` (default CPU) says where it draws: a CUDA
+    generator draws on the GPU without a host round trip, but its numbers differ from the CPU
+    stream of the same name, so runs repeat bit for bit on one device type, not across them."""
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, *labels))

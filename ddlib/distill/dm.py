@@ -8,18 +8,29 @@ is exactly the per-class loop of the reference, only faster.
 
 Caching, checkpoints, random streams and provenance come from the shared driver
 (:mod:`ddlib.distill.driver`); this module holds DM's loss and its iteration.
+
+Two paths run the same iteration. The CPU path (the default on a CPU) draws everything on CPU
+generators and is repeatable bit for bit. The device-resident path (``device_resident``: the
+default on CUDA) keeps the uint8 training set on the device (normalised on the fly), draws the
+real batches, the network initialisation and the DSA parameters on the device from named, seeded
+CUDA generators, and re-initialises one network in place instead of building one per iteration,
+so an iteration never waits for the host. Its random numbers differ from the CPU path's: its runs
+repeat on one device type, and its cache entries are kept apart. ``precision`` (fp32 / tf32 /
+bf16, :mod:`ddlib.core.precision`) applies to the forward passes of either path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from ddlib.augment import DSA, AugmentParams
+from ddlib.core.precision import check_precision, precision_context
 from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
-from ddlib.models.convnet import ConvNet
+from ddlib.models.convnet import ConvNet, init_parameters
 from ddlib.distill.driver import DistillationMethod, run_distillation
 from ddlib.distill.synthetic import SyntheticSet, class_index_tensors, sample_class_batches
 from ddlib.weighting.base import SampleWeighter
@@ -37,6 +48,19 @@ class DMConfig:
     model: ConvNetConfig = ConvNetConfig()
     seed: int = 0
     checkpoint_every: int = 200
+    # the fast device path (module docstring); part of the cache key only when not the default
+    precision: str = "fp32"
+    device_resident: bool | None = None  # None: on CUDA devices, off on the CPU
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+
+    def resident_on(self, device: torch.device) -> bool:
+        """Whether the device-resident path runs on ``device``."""
+        return device.type == "cuda" if self.device_resident is None else self.device_resident
+
+
+_FAST_PATH_FIELDS = ("precision", "device_resident")
 
 
 # -- the loss ------------------------------------------------------------------------------------
@@ -70,12 +94,14 @@ def dm_loss(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.
     how many real images go through the network at once (see :func:`embed_in_chunks`)."""
     c, b = real.shape[:2]
     ipc = syn.shape[1]
-    real_groups = torch.arange(c).repeat_interleave(b)
-    syn_groups = torch.arange(c).repeat_interleave(ipc)
+    groups_on = params.values.device if params is not None else torch.device("cpu")
+    real_groups = torch.arange(c, device=groups_on).repeat_interleave(b)
+    syn_groups = torch.arange(c, device=groups_on).repeat_interleave(ipc)
     x_real, x_syn = _augment_pair(dsa, params, real.flatten(0, 1), syn.flatten(0, 1), real_groups, syn_groups)
     with torch.no_grad():
         emb_real = embed_in_chunks(net, x_real, embed_chunk).view(c, b, -1)
     emb_syn = net.embed(x_syn).view(c, ipc, -1)
+    emb_real, emb_syn = emb_real.float(), emb_syn.float()  # no-op in fp32; the sum in fp32 under bf16
     if weights is None:
         mean_real = emb_real.mean(dim=1)
     else:
@@ -95,6 +121,32 @@ def dm_loss_per_class(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weigh
     return total
 
 
+# -- device-side sampling -------------------------------------------------------------------------
+def _config_fields(config: DMConfig) -> dict:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+class DeviceClassSampler:
+    """:func:`~ddlib.distill.synthetic.sample_class_batches` drawn on the device: ``batch`` indices
+    per class without replacement (the first ``batch`` of a random permutation of each class,
+    taken as the smallest keys of uniform draws), from a generator on the members' device."""
+
+    def __init__(self, members: list[torch.Tensor], batch: int, device: torch.device):
+        sizes = [len(m) for m in members]
+        self.batch = min(batch, min(sizes))
+        table = torch.zeros(len(members), max(sizes), dtype=torch.long)
+        valid = torch.zeros(len(members), max(sizes), dtype=torch.bool)
+        for k, m in enumerate(members):
+            table[k, :len(m)], valid[k, :len(m)] = m, True
+        self.table, self.invalid = table.to(device), (~valid).to(device)
+
+    def sample(self, generator: torch.Generator) -> torch.Tensor:
+        keys = torch.rand(self.table.shape, generator=generator, device=self.table.device)
+        keys = keys.masked_fill(self.invalid, 2.0)  # padding sorts last, never chosen
+        picks = keys.topk(self.batch, dim=1, largest=False).indices
+        return self.table.gather(1, picks)
+
+
 # -- the method ---------------------------------------------------------------------------------
 class DMMethod(DistillationMethod):
     """DM's iteration: a fresh frozen ConvNet, one real batch per class, one Siamese DSA draw per
@@ -111,12 +163,58 @@ class DMMethod(DistillationMethod):
         self.members = class_index_tensors(dataset)
         self.train_images = torch.from_numpy(dataset.train.images)
         self.dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+        self.resident = config.resident_on(device)
+        if self.resident:
+            # the DSA family is a Python branch: picked on a CPU stream, so nothing waits for the device
+            self.streams = (*self.streams, "dsa-family")
+            self.train_images = self.train_images.to(device)
+            self.sampler = DeviceClassSampler(self.members, config.batch_real, device)
+            self.net = build_convnet(dataset.channels, dataset.num_classes, dataset.image_size, config.model,
+                                     torch.Generator(), device).requires_grad_(False)
+            self.mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
+            self.std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
+
+    def stream_device(self, name: str) -> torch.device:
+        return self.device if self.resident and name != "dsa-family" else torch.device("cpu")
+
+    def cache_key(self) -> dict:
+        key = super().cache_key()
+        # the fast-path fields enter the key only when they change the result: results of earlier
+        # runs keep their keys; the device-resident path draws other random numbers
+        cfg = self.config
+        key["config"] = {f: v for f, v in _config_fields(cfg).items() if f not in _FAST_PATH_FIELDS}
+        if cfg.precision != "fp32":
+            key["precision"] = cfg.precision
+        if self.resident:
+            key["sampling"] = "device"
+        return key
 
     def learnables(self, syn: torch.Tensor):
         self.optimizer = torch.optim.SGD([syn], lr=self.config.lr_img, momentum=self.config.momentum)
         return {"images": syn}, {"images": self.optimizer}
 
     def iteration(self, it: int, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
+        with precision_context(self.config.precision, self.device):
+            loss = self._resident_loss(syn, gens) if self.resident else self._host_loss(syn, gens)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def _resident_loss(self, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
+        ds, c = self.dataset, self.dataset.num_classes
+        init_parameters(self.net, gens["networks"])
+        index = self.sampler.sample(gens["real-batches"])  # [C, B] on the device
+        x = self.train_images[index.flatten()].float().div_(255.0)
+        real = ((x - self.mean) / self.std).view(*index.shape, *x.shape[1:])
+        # the weighters compute on the host: a weighted run reads the batch indices back once per iteration
+        weights = None if self.weighter is None else self.weighter(index.cpu())
+        params = (self.dsa.draw(c, gens["dsa"], ds.image_size[0], family_generator=gens["dsa-family"])
+                  if self.dsa is not None else None)
+        loss_fn = dm_loss if self.batched else dm_loss_per_class
+        return loss_fn(self.net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk)
+
+    def _host_loss(self, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
         ds, c = self.dataset, self.dataset.num_classes
         net = build_convnet(ds.channels, c, ds.image_size, self.config.model, gens["networks"], self.device)
         net.requires_grad_(False)
@@ -126,11 +224,7 @@ class DMMethod(DistillationMethod):
         weights = None if self.weighter is None else self.weighter(index)
         params = self.dsa.draw(c, gens["dsa"], ds.image_size[0]) if self.dsa is not None else None
         loss_fn = dm_loss if self.batched else dm_loss_per_class
-        loss = loss_fn(net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+        return loss_fn(net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk)
 
     def postfix(self, losses: list[float]) -> dict[str, str]:
         return {"loss": f"{sum(losses[-10:]) / 10:.3f}"}

@@ -127,6 +127,10 @@ class DistillationMethod(ABC):
         return {"dataset": self.dataset.fingerprint, "ipc": self.ipc, "config": self.config,
                 "weights": self.weights_key(), "format": 1}
 
+    def stream_device(self, name: str) -> torch.device:
+        """Where random stream ``name`` draws (CPU unless a device-resident path says otherwise)."""
+        return torch.device("cpu")
+
     def prepare(self, progress: bool, use_cache: bool) -> None:
         """Work needed only when the set is not cached (MTT: the expert trajectories)."""
 
@@ -158,7 +162,8 @@ def run_distillation(method: DistillationMethod, progress: bool = True, use_cach
     method.prepare(progress, use_cache)
 
     images, labels, init_index = init_from_real(dataset, ipc, torch_generator(config.seed, method.stream, "init"))
-    gens = {name: torch_generator(config.seed, method.stream, name) for name in method.streams}
+    gens = {name: torch_generator(config.seed, method.stream, name, device=method.stream_device(name))
+            for name in method.streams}
     syn = images.to(method.device).requires_grad_(True)
     tensors, optimizers = method.learnables(syn)
     run = RunState(tensors, optimizers, gens)

@@ -82,15 +82,17 @@ def init_parameters(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """PyTorch's default initialisation, drawn from ``generator`` (not the global RNG).
 
     Conv and linear weights: Kaiming-uniform with a = √5; biases U(±1/√fan_in); norm layers:
-    weight 1, bias 0.
+    weight 1, bias 0. The numbers are drawn on the generator's device (a CUDA generator
+    re-initialises a network on the GPU without a host copy).
     """
+    draw_on = generator.device
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             fan_in = module.weight[0].numel()
             bound = 1.0 / math.sqrt(fan_in)  # = kaiming_uniform(a=√5) bound: √6/√((1+5)·fan_in)
-            module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
+            module.weight.copy_(torch.rand(module.weight.shape, generator=generator, device=draw_on) * 2 * bound - bound)
             if module.bias is not None:
-                module.bias.copy_(torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound)
+                module.bias.copy_(torch.rand(module.bias.shape, generator=generator, device=draw_on) * 2 * bound - bound)
         elif isinstance(module, (nn.GroupNorm, nn.BatchNorm2d, nn.LayerNorm)):
             if getattr(module, "weight", None) is not None:
                 module.weight.fill_(1.0)

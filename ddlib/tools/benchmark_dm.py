@@ -1,10 +1,22 @@
-"""Benchmark of one DM iteration: batched classes vs the reference's per-class loop.
+"""Benchmarks of DM and of the evaluation protocol: this repository's paths vs the reference's.
 
-    python -m ddlib.tools.benchmark_dm --profile quick --ipc 10 --batch-real 256
+    python -m ddlib.tools.benchmark_dm dm --profile paper --ipc 50 --batch-real 256 --device cuda
+    python -m ddlib.tools.benchmark_dm eval --profile paper --ipc 50 --epochs 5 --device cuda
 
-prints milliseconds per iteration (median over timed iterations after warm-up) and the peak
-memory of each variant. Every variant runs in its own subprocess so that peak memory (RSS on
-the CPU, ``torch.cuda.max_memory_allocated`` on a GPU) belongs to that variant alone.
+``dm`` prints milliseconds per iteration (median over timed iterations after warm-up) and peak
+memory of four variants on the same card and settings:
+
+* ``ours``      — :class:`ddlib.distill.dm.DMMethod`'s iteration as the driver runs it (the
+  device-resident path on CUDA, the CPU path otherwise; losses stay on the device);
+* ``batched``   — the host-side iteration (CPU generators, all classes in one pass);
+* ``loop``      — the same with one forward pass per class;
+* ``reference`` — a re-implementation of the reference code's loop: a network built on the host
+  every iteration, per class a real batch copied from host memory, one augmentation call for the
+  real and one for the synthetic images, one forward pass each, and ``loss.item()`` every step.
+
+``eval`` times the evaluation protocol: k networks trained at once
+(:mod:`ddlib.training.batched`) vs one after another. Every variant runs in its own subprocess so
+that peak memory (RSS on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU) is its own.
 Figures are printed, never asserted.
 """
 
@@ -21,12 +33,51 @@ from dataclasses import replace
 
 import torch
 
+DM_VARIANTS = ("ours", "batched", "loop", "reference")
+EVAL_VARIANTS = ("at-once", "sequential")
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak(dev: torch.device) -> tuple[float, str]:
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20, "GPU max allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"  # Linux: KiB
+
+
+def _reference_iteration(dataset, config, members, train_images, syn, optimizer, dsa, gens, dev) -> float:
+    """One iteration as the reference code runs it (see the module docstring)."""
+    from ddlib.augment import AugmentParams
+    from ddlib.models import build_convnet
+    c, ipc = dataset.num_classes, syn.shape[0] // dataset.num_classes
+    net = build_convnet(dataset.channels, c, dataset.image_size, config.model, gens[0], dev)
+    net.train()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    loss = torch.tensor(0.0, device=dev)
+    for k in range(c):
+        idx = members[k][torch.randperm(len(members[k]), generator=gens[1])[:config.batch_real]]
+        real = dataset.normalize(train_images[idx], dev)
+        s = syn[k * ipc:(k + 1) * ipc]
+        if dsa is not None:  # Siamese: one draw, applied in two calls (real, then synthetic)
+            params = dsa.draw(1, gens[2], dataset.image_size[0])
+            real = dsa.apply(real, AugmentParams(params.family, params.values))
+            s = dsa.apply(s, AugmentParams(params.family, params.values))
+        loss = loss + ((net.embed(real).mean(0) - net.embed(s).mean(0)) ** 2).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
 
 def _time_dm_iterations(dataset_name: str, profile_name: str, ipc: int, batch_real: int, iterations: int,
-                        warmup: int, batched: bool, device: str) -> dict:
+                        warmup: int, variant: str, device: str) -> dict:
     from ddlib.augment import DSA
     from ddlib.datasets import load_dataset
-    from ddlib.distill.dm import default_embed_chunk, dm_loss, dm_loss_per_class
+    from ddlib.distill.dm import DMMethod, default_embed_chunk, dm_loss, dm_loss_per_class
     from ddlib.distill.synthetic import class_index_tensors, init_from_real, sample_class_batches
     from ddlib.models import build_convnet
     from ddlib.profiles import get_profile
@@ -44,75 +95,144 @@ def _time_dm_iterations(dataset_name: str, profile_name: str, ipc: int, batch_re
     dsa = DSA(dataset.dsa_strategy)
     gens = [torch_generator(0, k) for k in range(3)]
     c = dataset.num_classes
-    loss_fn = dm_loss if batched else dm_loss_per_class
+    method = None
+    if variant == "ours":
+        method = DMMethod(dataset, ipc, config, None, dev)
+        method.learnables(syn)
+        gens_ours = {name: torch_generator(0, "dm", name, device=method.stream_device(name))
+                     for name in method.streams}
     times = []
+    _sync(dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    pending = []
     for it in range(warmup + iterations):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        if it == warmup:
+            _sync(dev)
+            t_start = time.perf_counter()
         t0 = time.perf_counter()
-        net = build_convnet(dataset.channels, c, dataset.image_size, config.model, gens[0], dev)
-        net.requires_grad_(False)
-        index = sample_class_batches(members, config.batch_real, gens[1])
-        real = dataset.normalize(train_images[index.flatten()], dev).view(*index.shape, *train_images.shape[1:])
-        params = dsa.draw(c, gens[2], dataset.image_size[0])
-        # the loop is the reference's formulation: one class (batch_real images) per forward pass
-        chunk = default_embed_chunk(dev) if batched else None
-        loss = loss_fn(net, real, syn.view(c, ipc, *syn.shape[1:]), None, dsa, params, chunk)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        if it >= warmup:
+        if variant == "ours":
+            pending.append(method.iteration(it, syn, gens_ours))  # read back in bulk, as the driver does
+        elif variant == "reference":
+            _reference_iteration(dataset, config, members, train_images, syn, optimizer, dsa, gens, dev)
+        else:
+            net = build_convnet(dataset.channels, c, dataset.image_size, config.model, gens[0], dev)
+            net.requires_grad_(False)
+            index = sample_class_batches(members, config.batch_real, gens[1])
+            real = dataset.normalize(train_images[index.flatten()], dev).view(*index.shape, *train_images.shape[1:])
+            params = dsa.draw(c, gens[2], dataset.image_size[0])
+            chunk = default_embed_chunk(dev) if variant == "batched" else None
+            loss_fn = dm_loss if variant == "batched" else dm_loss_per_class
+            loss = loss_fn(net, real, syn.view(c, ipc, *syn.shape[1:]), None, dsa, params, chunk)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if dev.type == "cpu" and it >= warmup:
             times.append(time.perf_counter() - t0)
-    if dev.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        memory_kind = "GPU max allocated"
+    _sync(dev)
+    if pending:
+        torch.stack(pending).cpu()
+    total = time.perf_counter() - t_start
+    # on a GPU, per-iteration times would need a synchronisation each: the mean over the timed run instead
+    ms = 1000 * (statistics.median(times) if times else total / iterations)
+    peak_mb, memory_kind = _peak(dev)
+    return {"variant": variant, "ms_per_iteration": ms, "peak_memory_mb": peak_mb, "memory": memory_kind,
+            "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU",
+            "threads": torch.get_num_threads(), "width": config.model.width, "ipc": ipc, "batch_real": batch_real,
+            "resident": bool(method.resident) if method is not None else False}
+
+
+def _time_evaluation(dataset_name: str, profile_name: str, ipc: int, epochs: int, variant: str, device: str) -> dict:
+    from ddlib.core.seeding import derive_seed, torch_generator
+    from ddlib.datasets import load_dataset
+    from ddlib.distill.synthetic import init_from_real
+    from ddlib.profiles import get_profile
+    from ddlib.training.batched import train_classifiers_batched
+    from ddlib.training.loop import train_classifier
+
+    profile = get_profile(profile_name)
+    settings = profile.evaluation
+    train = replace(settings.train, epochs=epochs)
+    dev = torch.device(device)
+    dataset = load_dataset(dataset_name, 0.05)
+    images, labels, _ = init_from_real(dataset, ipc, torch_generator(0, "init"))
+    seeds = [derive_seed(settings.seed, "eval-model", k) for k in range(settings.n_models)]
+    _sync(dev)
+    t0 = time.perf_counter()
+    if variant == "at-once":
+        train_classifiers_batched(dataset, images, labels, train, seeds, dev)
     else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-        memory_kind = "process peak RSS"
-    return {"variant": "batched" if batched else "per-class loop", "ms_per_iteration": 1000 * statistics.median(times),
-            "peak_memory_mb": peak_mb, "memory": memory_kind, "device": str(dev),
+        for seed in seeds:
+            train_classifier(dataset, images, labels, train, seed, dev)
+    _sync(dev)
+    seconds = time.perf_counter() - t0
+    peak_mb, memory_kind = _peak(dev)
+    return {"variant": variant, "ms_per_epoch": 1000 * seconds / epochs, "peak_memory_mb": peak_mb,
+            "memory": memory_kind, "n_models": len(seeds), "width": train.model.width, "ipc": ipc,
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU",
-            "threads": torch.get_num_threads(), "width": config.model.width, "ipc": ipc, "batch_real": batch_real}
+            "threads": torch.get_num_threads()}
+
+
+def _child(args: argparse.Namespace, what: str, variant: str) -> dict:
+    cmd = [sys.executable, "-m", "ddlib.tools.benchmark_dm", what, "--variant", variant, "--dataset", args.dataset,
+           "--profile", args.profile, "--ipc", str(args.ipc), "--batch-real", str(args.batch_real),
+           "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--epochs", str(args.epochs),
+           "--device", args.device]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark variant {variant} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=["dm", "eval"], default="dm")
     parser.add_argument("--dataset", default="colored_mnist")
-    parser.add_argument("--profile", default="quick", help="network and DM settings (smoke|quick|paper)")
+    parser.add_argument("--profile", default="quick", help="network, DM and evaluation settings (smoke|quick|paper)")
     parser.add_argument("--ipc", type=int, default=10)
     parser.add_argument("--batch-real", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3, help="eval: epochs timed")
+    parser.add_argument("--variants", default=None, help="comma-separated subset of the variants")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--variant", choices=["batched", "loop"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.variant:  # child process: one variant, JSON on stdout
-        result = _time_dm_iterations(args.dataset, args.profile, args.ipc, args.batch_real, args.iterations,
-                                     args.warmup, args.variant == "batched", args.device)
+        if args.what == "dm":
+            result = _time_dm_iterations(args.dataset, args.profile, args.ipc, args.batch_real, args.iterations,
+                                         args.warmup, args.variant, args.device)
+        else:
+            result = _time_evaluation(args.dataset, args.profile, args.ipc, args.epochs, args.variant, args.device)
         print(json.dumps(result))
         return
 
-    rows = []
-    for variant in ("batched", "loop"):
-        cmd = [sys.executable, "-m", "ddlib.tools.benchmark_dm", "--variant", variant, "--dataset", args.dataset,
-               "--profile", args.profile, "--ipc", str(args.ipc), "--batch-real", str(args.batch_real),
-               "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--device", args.device]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.exit(f"benchmark variant {variant} failed:\n{proc.stderr[-2000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    known = DM_VARIANTS if args.what == "dm" else EVAL_VARIANTS
+    variants = tuple(args.variants.split(",")) if args.variants else known
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; {args.what} has {known}")
+    rows = [_child(args, args.what, v) for v in variants]
     first = rows[0]
-    print(f"DM iteration on {args.dataset}, profile {args.profile} (ConvNet width {first['width']}), IPC {args.ipc}, "
-          f"{args.batch_real} real images per class, device {first['device_name']} ({first['threads']} threads)")
-    print(f"{'variant':<16} {'ms/iteration':>13} {'peak memory (MB)':>17}  memory measured as")
-    for r in rows:
-        print(f"{r['variant']:<16} {r['ms_per_iteration']:>13.1f} {r['peak_memory_mb']:>17.0f}  {r['memory']}")
-    print(f"speed-up of batching: {rows[1]['ms_per_iteration'] / rows[0]['ms_per_iteration']:.2f}×")
+    if args.what == "dm":
+        print(f"DM iteration on {args.dataset}, profile {args.profile} (ConvNet width {first['width']}), IPC {args.ipc}, "
+              f"{args.batch_real} real images per class, device {first['device_name']} ({first['threads']} threads)")
+        print(f"{'variant':<12} {'ms/iteration':>13} {'peak memory (MB)':>17}  memory measured as")
+        for r in rows:
+            print(f"{r['variant']:<12} {r['ms_per_iteration']:>13.1f} {r['peak_memory_mb']:>17.0f}  {r['memory']}")
+        by = {r["variant"]: r["ms_per_iteration"] for r in rows}
+        if "ours" in by and "reference" in by:
+            print(f"speed-up over the reference loop: {by['reference'] / by['ours']:.2f}×")
+    else:
+        print(f"evaluation: {first['n_models']} ConvNets (width {first['width']}) on IPC {args.ipc}, "
+              f"profile {args.profile}, device {first['device_name']} ({first['threads']} threads)")
+        print(f"{'variant':<12} {'ms/epoch (all models)':>22} {'peak memory (MB)':>17}")
+        for r in rows:
+            print(f"{r['variant']:<12} {r['ms_per_epoch']:>22.1f} {r['peak_memory_mb']:>17.0f}")
+        by = {r["variant"]: r["ms_per_epoch"] for r in rows}
+        if len(by) == 2:
+            print(f"speed-up of training them at once: {by['sequential'] / by['at-once']:.2f}×")
 
 
 if __name__ == "__main__":

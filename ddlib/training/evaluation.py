@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from ddlib.core.cache import ArtifactDir, tensor_digest
+from ddlib.core.precision import check_precision, precision_context
 from ddlib.core.seeding import derive_seed
 from ddlib.datasets import BiasedDataset, BiasedSplit
+from ddlib.training.batched import train_classifiers_batched
 from ddlib.training.loop import predict, train_classifier
 from ddlib.training.objectives import CrossEntropy, TrainConfig, objective_config
 
@@ -39,10 +41,21 @@ class EvalSettings:
     n_models: int
     seed: int = 0
     objective: Any = field(default_factory=CrossEntropy)  # a TrainingObjective
+    # the fast device path: train the k networks at once (ddlib.training.batched; None: on CUDA
+    # only, so CPU numbers stay as they were; cross-entropy only) and the forward passes' precision
+    batched: bool | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.n_models < 1:
             raise ValueError(f"n_models must be at least 1, got {self.n_models}")
+        check_precision(self.precision)
+
+    def batched_on(self, device: torch.device) -> bool:
+        """Whether :func:`evaluate_images` trains the k networks together on ``device``."""
+        if not isinstance(self.objective, CrossEntropy):
+            return False
+        return torch.device(device).type == "cuda" if self.batched is None else self.batched
 
 
 @dataclass(frozen=True)
@@ -105,12 +118,16 @@ def evaluate_images(dataset: BiasedDataset, images: torch.Tensor, labels: torch.
     if target is None:
         raise ValueError(f"data set {dataset.name} has no {split!r} split")
     test_images = torch.from_numpy(target.images)
-    results = []
-    for k in range(settings.n_models):
-        model = train_classifier(dataset, images, labels, settings.train, derive_seed(settings.seed, "eval-model", k),
-                                 device, show_progress=progress, desc=f"{desc} [{k + 1}/{settings.n_models}]",
-                                 objective=settings.objective)
-        results.append(split_accuracy(predict(model, dataset, test_images, device), target))
+    seeds = [derive_seed(settings.seed, "eval-model", k) for k in range(settings.n_models)]
+    with precision_context(settings.precision, device):
+        if settings.batched_on(device):
+            models = train_classifiers_batched(dataset, images, labels, settings.train, seeds, device,
+                                               show_progress=progress, desc=f"{desc} [{settings.n_models} at once]")
+        else:
+            models = (train_classifier(dataset, images, labels, settings.train, seed, device, show_progress=progress,
+                                       desc=f"{desc} [{k + 1}/{settings.n_models}]", objective=settings.objective)
+                      for k, seed in enumerate(seeds))
+        results = [split_accuracy(predict(model, dataset, test_images, device), target) for model in models]
     return EvalResult(tuple(results))
 
 
@@ -133,8 +150,11 @@ def evaluate_full_data(dataset: BiasedDataset, settings: EvalSettings, device: t
 
 # -- cached evaluations ----------------------------------------------------------------------------
 def _settings_key(settings: EvalSettings) -> dict[str, Any]:
-    return {"config": settings.train, "n_models": settings.n_models, "seed": settings.seed,
-            "objective": objective_config(settings.objective)}
+    key = {"config": settings.train, "n_models": settings.n_models, "seed": settings.seed,
+           "objective": objective_config(settings.objective)}
+    if settings.precision != "fp32":  # only then: earlier results keep their keys
+        key["precision"] = settings.precision
+    return key
 
 
 def _load_eval(artifact: ArtifactDir) -> EvalResult | None:
