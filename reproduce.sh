@@ -12,6 +12,7 @@ IN_PLACE=0
 RUN_TESTS=0
 HEADLINE=0
 INSTALL=1
+DRY_RUN=0
 RUN_DIR=""
 VENV="${DDLIB_VENV:-$ROOT/.venv}"
 
@@ -32,6 +33,8 @@ the notebooks in notebooks/ in order with papermill for the chosen profile.
   --no-install  do not create or update .venv; use the python3 on PATH as it is
   --headline    only the paper's headline check (python -m ddlib.tools.headline; default profile
                 headline: Colored MNIST 5 %, IPC 50, DM vs DM + KDE at the paper's settings, one GPU)
+  --dry-run     list per notebook the distilled sets (sweep cells) that are cached and those that would
+                be computed, with their counted cost; runs nothing (approximate: see ddlib/tools/sweep.py)
   --tests       set up .venv with the test extras and run the test suite: unit and end-to-end tests,
                 then every notebook under nbval in the smoke profile
   -h, --help    this text
@@ -57,6 +60,7 @@ while [[ $# -gt 0 ]]; do
         --no-install) INSTALL=0; shift ;;
         --tests) RUN_TESTS=1; shift ;;
         --headline) HEADLINE=1; shift ;;
+        --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "reproduce.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -104,6 +108,11 @@ setup_env() {
         fi
         echo "$hash|$extras" > "$stamp"
     fi
+    # the project's kernel for `.venv/bin/jupyter lab notebooks/`, inside the environment (idempotent)
+    if [[ ! -d "$VENV/share/jupyter/kernels/ddlib" ]]; then
+        "$PY" -m ipykernel install --sys-prefix --name ddlib --display-name "Python (ddlib)" >/dev/null 2>&1 || \
+            echo "reproduce.sh: could not register the Jupyter kernel 'ddlib' (notebooks still run)" >&2
+    fi
 }
 
 if [[ $RUN_TESTS -eq 1 ]]; then
@@ -144,6 +153,20 @@ if [[ -n "$ONLY" ]]; then
 fi
 if [[ ${#NOTEBOOKS[@]} -eq 0 ]]; then echo "reproduce.sh: no notebooks found in notebooks/" >&2; exit 1; fi
 
+if [[ $DRY_RUN -eq 1 ]]; then
+    export DDLIB_PROFILE="$PROFILE"
+    echo "==> dry run, profile $PROFILE (approximate: only distilled + evaluated sets recorded by the sweep count as cached)"
+    for nb in "${NOTEBOOKS[@]}"; do
+        name="$(basename "$nb")"
+        echo "==> $name"
+        case "${name:0:2}" in
+            01|02) "$PY" -m ddlib.tools.sweep --profile "$PROFILE" --notebook "${name:0:2}" --dry-run --brief | sed 's/^/  /' ;;
+            *) echo "  builds or loads the data sets and figures (data sets are cached once built)" ;;
+        esac
+    done
+    exit 0
+fi
+
 RUN_DIR="${RUN_DIR:-runs/$PROFILE-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RUN_DIR"
 export DDLIB_PROFILE="$PROFILE"
@@ -157,9 +180,9 @@ for nb in "${NOTEBOOKS[@]}"; do
     echo "==> $name"
     start=$(date +%s)
     # The profile reaches the notebook through $DDLIB_PROFILE, not an injected parameter cell, so the
-    # executed notebooks can be committed and nbval can rerun them in another profile.
-    "$PY" -m papermill "$nb" "$out" --cwd notebooks --log-level WARNING \
-        --progress-bar 2>&1 | grep -v "Kernel is running over TCP"
+    # executed notebooks can be committed and nbval can rerun them in another profile. The runner
+    # prints each cell, the elapsed time (and the last run's) and the progress of long steps.
+    "$PY" -m ddlib.tools.run_notebook "$nb" "$out" --cwd notebooks 2>&1 | grep -v "Kernel is running over TCP"
     rc=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     if [[ $rc -ne 0 ]]; then

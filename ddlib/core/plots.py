@@ -17,7 +17,7 @@ FIGURES_ENV = "DDLIB_FIGURES"
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]  # ddlib/core/plots.py → the repository
 
 
 def figures_dir(profile: str) -> Path:
