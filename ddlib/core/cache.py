@@ -143,24 +143,32 @@ def file_content_digest(*paths: Path) -> str:
 
 
 def folder_content_digest(folder: Path, pattern: str = "**/*") -> str:
-    """Identity of every file under ``folder`` matching ``pattern`` by relative path and bytes.
+    """Identity of every file under ``folder`` matching ``pattern``, by relative path and bytes
+    (see :func:`listed_content_digest`)."""
+    folder = Path(folder)
+    return listed_content_digest(sorted(p for p in folder.glob(pattern) if p.is_file()), folder)
+
+
+def listed_content_digest(files: list[Path], base: Path) -> str:
+    """Identity of ``files`` (all under ``base``) by relative path and bytes.
 
     Hashing a large image folder is slow, so the per-file digests are kept in an index in the cache
-    (``fingerprints/<hash of the folder path>.json``) and reused for a file only while its size and
+    (``fingerprints/<hash of the base path>.json``) and reused for a file only while its size and
     mtime are unchanged; any changed file is hashed again."""
-    folder = Path(folder).resolve()
-    index_path = cache_root() / "fingerprints" / f"{hashlib.sha256(str(folder).encode()).hexdigest()[:24]}.json"
+    base = Path(base).resolve()
+    index_path = cache_root() / "fingerprints" / f"{hashlib.sha256(str(base).encode()).hexdigest()[:24]}.json"
     try:
         index = json.loads(index_path.read_text()) if index_path.exists() else {}
     except (OSError, json.JSONDecodeError):
         index = {}
-    updated: dict[str, list[Any]] = {}
+    updated = dict(index)
     digest = hashlib.sha256()
-    for file in sorted(p for p in folder.glob(pattern) if p.is_file()):
-        rel = str(file.relative_to(folder))
+    for file in files:
+        file = Path(file).resolve()
+        rel = str(file.relative_to(base))
         stat = file.stat()
         known = index.get(rel)
-        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+        if isinstance(known, list) and len(known) == 3 and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
             file_digest = known[2]
         else:
             file_digest = sha256_file(file)
