@@ -105,8 +105,9 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
         severity = info.default_severity
     for arg, value in (("severity", severity), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{arg} must be a whole number, got {value!r} (nothing is rounded: pass e.g. "
-                            f"severity=4, or severity=None for the data set's standard level)")
+            hint = "e.g. severity=4, or severity=None for the data set's standard level" if arg == "severity" \
+                else "e.g. seed=0"
+            raise TypeError(f"{arg} must be a whole number, got {value!r} (nothing is rounded: pass {hint})")
     spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)
