@@ -16,6 +16,66 @@ DRY_RUN=0
 RUN_DIR=""
 VENV="${DDLIB_VENV:-$ROOT/.venv}"
 
+# ---- child processes and signals -----------------------------------------------------------------
+# Every process this script started (papermill, its kernel, pytest, data-build workers), deepest
+# last; the subtree of $2 (the watchdog below) is left out.
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        [[ "$child" == "${2:-}" ]] && continue
+        echo "$child"
+        descendants "$child" "${2:-}"
+    done
+}
+stop_children() {
+    local pids
+    pids="$(descendants $$ "${WATCHDOG_PID:-}")"
+    [[ -z "$pids" ]] && return
+    kill -TERM $pids 2>/dev/null
+    sleep 1
+    kill -KILL $pids 2>/dev/null
+}
+on_signal() {
+    trap - INT TERM HUP
+    echo >&2
+    echo "reproduce.sh: interrupted ($1); stopping the notebook, its kernel and any workers" >&2
+    # The watchdog's last snapshot still holds processes whose parent already exited (a kernel
+    # outlives papermill after Ctrl-C); ask it to end them, then end what is still our child.
+    if [[ -n "${WATCHDOG_PID:-}" ]] && kill -USR1 "$WATCHDOG_PID" 2>/dev/null; then
+        wait "$WATCHDOG_PID" 2>/dev/null
+    fi
+    stop_children
+    exit "$2"
+}
+trap 'on_signal SIGINT 130' INT
+trap 'on_signal SIGTERM 143' TERM
+trap 'on_signal SIGHUP 129' HUP
+# SIGKILL cannot be trapped: a watchdog remembers this script's process tree every second and,
+# when the script is gone (or on its request, USR1), ends what it left behind.
+start_watchdog() {
+    local parent=$$
+    (
+        trap '' INT  # Ctrl-C reaches the whole process group; the script decides
+        me=$BASHPID
+        tree=""
+        end_tree() {
+            [[ -n "$tree" ]] || exit 0
+            kill -TERM $tree 2>/dev/null
+            sleep 1
+            kill -KILL $tree 2>/dev/null
+            exit 0
+        }
+        trap end_tree USR1
+        while kill -0 "$parent" 2>/dev/null; do
+            tree="$(descendants "$parent" "$me")"
+            sleep 1 & wait $!  # wait (not a foreground sleep) so USR1 is handled at once
+        done
+        end_tree
+    ) &
+    WATCHDOG_PID=$!
+    trap '[[ -n "${WATCHDOG_PID:-}" ]] && kill "$WATCHDOG_PID" 2>/dev/null' EXIT
+}
+
 usage() {
     cat <<'EOF'
 Usage: ./reproduce.sh [--profile smoke|quick|paper] [--only NAME] [--in-place] [--run-dir DIR]
@@ -49,14 +109,23 @@ Figures go to figures/<profile>/, result tables (CSV + provenance JSON) beside t
 EOF
 }
 
+# An option that takes a value must get one (a missing value is an error, never a default).
+# usage: need_value OPTION VALUE EXAMPLE
+need_value() {
+    if [[ -z "$2" || "$2" == --* ]]; then
+        echo "reproduce.sh: option $1 needs a value (e.g. $1 $3; see --help)" >&2
+        exit 2
+    fi
+}
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --profile) PROFILE="${2:-}"; shift 2 ;;
-        --profile=*) PROFILE="${1#*=}"; shift ;;
-        --only) ONLY="${2:-}"; shift 2 ;;
-        --only=*) ONLY="${1#*=}"; shift ;;
+        --profile) need_value "$1" "${2:-}" smoke; PROFILE="$2"; shift 2 ;;
+        --profile=*) PROFILE="${1#*=}"; need_value --profile "$PROFILE" smoke; shift ;;
+        --only) need_value "$1" "${2:-}" 01; ONLY="$2"; shift 2 ;;
+        --only=*) ONLY="${1#*=}"; need_value --only "$ONLY" 01; shift ;;
         --in-place) IN_PLACE=1; shift ;;
-        --run-dir) RUN_DIR="${2:-}"; shift 2 ;;
+        --run-dir) need_value "$1" "${2:-}" runs/mine; RUN_DIR="$2"; shift 2 ;;
+        --run-dir=*) RUN_DIR="${1#*=}"; need_value --run-dir "$RUN_DIR" runs/mine; shift ;;
         --no-install) INSTALL=0; shift ;;
         --tests) RUN_TESTS=1; shift ;;
         --headline) HEADLINE=1; shift ;;
@@ -71,6 +140,8 @@ case "$PROFILE" in
     smoke|quick|paper|headline) ;;
     *) echo "reproduce.sh: unknown profile '$PROFILE'; choose smoke, quick or paper" >&2; exit 2 ;;
 esac
+start_watchdog
+
 
 # ---- environment ---------------------------------------------------------------------------
 find_python() {

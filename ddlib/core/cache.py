@@ -6,18 +6,34 @@ Files are written atomically (temporary file + ``os.replace``) and a ``meta.json
 records each file's sha256, so a truncated or corrupted file is detected on load and rebuilt
 instead of silently poisoning later results.
 
+Concurrency: :meth:`ArtifactDir.lock` holds an exclusive ``fcntl.flock`` on ``<key>.lock`` beside
+the artifact folder. Builders take it around "load when complete, else build and commit"
+(:func:`get_or_build`), so two processes asking for the same artifact at once build it once and
+both read the same bytes; the lock is re-entrant within one process.
+
+Sources are identified by content: :func:`file_content_digest` hashes the bytes of files, and
+:func:`folder_content_digest` the bytes of every file under a folder, with an index of per-file
+digests stored in the cache and reused only while a file's size and mtime are unchanged.
+
+Checkpoints (resumable state written many times during a run) carry their checksum inside the
+file (:func:`write_checked` / :func:`read_checked`), so a flipped bit is detected before restore.
+
 The cache root is ``$DDLIB_CACHE`` when set, else ``$XDG_CACHE_HOME/ddlib`` (``~/.cache/ddlib``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
+import io
 import json
 import os
 import tempfile
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +48,45 @@ class CacheCorruptionWarning(UserWarning):
     """A cached file failed its checksum and is being rebuilt."""
 
 
+class CacheError(RuntimeError):
+    """The cache folder cannot be used (not a folder, not writable); the message says how to fix it."""
+
+
+class ChecksumError(ValueError):
+    """A self-checked file (a checkpoint) is truncated, corrupted or not in the expected format."""
+
+
 def cache_root() -> Path:
     """The folder holding every cached artifact (created on demand)."""
     env = os.environ.get(CACHE_ENV)
     if env:
         root = Path(env).expanduser()
+        origin = f"${CACHE_ENV}={env}"
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = Path(base) / "ddlib"
-    root.mkdir(parents=True, exist_ok=True)
+        origin = f"the default cache folder {root}"
+    if root.exists() and not root.is_dir():
+        raise CacheError(f"{origin} is a file, not a folder; set ${CACHE_ENV} to a folder (it is created if missing)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot create the cache folder from {origin}: {exc.strerror or exc}; "
+                         f"set ${CACHE_ENV} to a writable folder") from exc
+    return root
+
+
+def check_writable(root: Path | None = None) -> Path:
+    """Raise :class:`CacheError` unless the cache folder accepts new files (checked before long work,
+    so a read-only cache fails at once instead of after the computation). Returns the folder."""
+    root = root or cache_root()
+    try:
+        fd, probe = tempfile.mkstemp(dir=root, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CacheError(f"the cache folder {root} is not writable ({exc.strerror or exc}); set ${CACHE_ENV} to a "
+                         "writable folder, or fix its permissions") from exc
     return root
 
 
@@ -79,10 +125,60 @@ def tensor_digest(*tensors: torch.Tensor | np.ndarray, length: int = 16) -> str:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (hex)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def file_content_digest(*paths: Path) -> str:
+    """Identity of source files by their bytes (order matters): a changed file under the same path
+    gives a different digest, so nothing built from the old bytes is served again."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(sha256_file(Path(path)).encode())
+    return digest.hexdigest()
+
+
+def folder_content_digest(folder: Path, pattern: str = "**/*") -> str:
+    """Identity of every file under ``folder`` matching ``pattern``, by relative path and bytes
+    (see :func:`listed_content_digest`)."""
+    folder = Path(folder)
+    return listed_content_digest(sorted(p for p in folder.glob(pattern) if p.is_file()), folder)
+
+
+def listed_content_digest(files: list[Path], base: Path) -> str:
+    """Identity of ``files`` (all under ``base``) by relative path and bytes.
+
+    Hashing a large image folder is slow, so the per-file digests are kept in an index in the cache
+    (``fingerprints/<hash of the base path>.json``) and reused for a file only while its size and
+    mtime are unchanged; any changed file is hashed again."""
+    base = Path(base).resolve()
+    index_path = cache_root() / "fingerprints" / f"{hashlib.sha256(str(base).encode()).hexdigest()[:24]}.json"
+    try:
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        index = {}
+    updated = dict(index)
+    digest = hashlib.sha256()
+    for file in files:
+        file = Path(file).resolve()
+        rel = str(file.relative_to(base))
+        stat = file.stat()
+        known = index.get(rel)
+        if isinstance(known, list) and len(known) == 3 and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+            file_digest = known[2]
+        else:
+            file_digest = sha256_file(file)
+        updated[rel] = [stat.st_size, stat.st_mtime_ns, file_digest]
+        digest.update(f"{rel}\0{file_digest}\n".encode())
+    if updated != index:
+        try:
+            atomic_write_json(index_path, updated)
+        except OSError:
+            pass  # the index only saves time; a read-only cache still gets the right digest
     return digest.hexdigest()
 
 
@@ -102,6 +198,75 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write(path, lambda p: p.write_text(json.dumps(_jsonable(payload), indent=2, sort_keys=True)))
+
+
+_CHECKED_MAGIC = b"ddlib-checked-v1 sha256="
+
+
+def write_checked(path: Path, obj: Any) -> None:
+    """``torch.save`` ``obj`` atomically with its sha256 in a one-line header (see :func:`read_checked`)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    body = buffer.getvalue()
+    header = _CHECKED_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n"
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(header)
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+    atomic_write(path, write)
+
+
+def read_checked(path: Path) -> Any:
+    """Load a file written by :func:`write_checked`; :class:`ChecksumError` unless its bytes match."""
+    data = Path(path).read_bytes()
+    newline = data.find(b"\n")
+    if not data.startswith(_CHECKED_MAGIC) or newline != len(_CHECKED_MAGIC) + 64:
+        raise ChecksumError(f"{path} has no ddlib checksum header (written by another version, or damaged)")
+    expected, body = data[len(_CHECKED_MAGIC):newline].decode(), data[newline + 1:]
+    if hashlib.sha256(body).hexdigest() != expected:
+        raise ChecksumError(f"{path} fails its checksum (truncated or corrupted)")
+    return torch.load(io.BytesIO(body))
+
+
+# Re-entrant per-process locks: flock locks belong to an open file, so a nested lock of the same
+# key in the same process must reuse the open file instead of blocking on itself.
+_HELD_LOCKS: dict[str, tuple[Any, int]] = {}
+_HELD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive inter-process lock on ``path`` (created if missing), re-entrant within a process."""
+    path = Path(path)
+    key = str(path.resolve()) if path.exists() else str(path.absolute())
+    with _HELD_LOCKS_GUARD:
+        held = _HELD_LOCKS.get(key)
+        if held is not None:
+            _HELD_LOCKS[key] = (held[0], held[1] + 1)
+    if held is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+b")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            fh.close()
+            raise
+        with _HELD_LOCKS_GUARD:
+            _HELD_LOCKS[key] = (fh, 1)
+    try:
+        yield
+    finally:
+        with _HELD_LOCKS_GUARD:
+            fh, count = _HELD_LOCKS[key]
+            if count > 1:
+                _HELD_LOCKS[key] = (fh, count - 1)
+            else:
+                del _HELD_LOCKS[key]
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                fh.close()
 
 
 class ArtifactDir:
@@ -142,6 +307,11 @@ class ArtifactDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Exclusive lock on this artifact across processes (``<key>.lock`` beside its folder): hold it
+        while deciding "load or build" and while building, so concurrent runs build it once."""
+        return file_lock(self.path.parent / f"{self.key}.lock")
+
     # -- writing ---------------------------------------------------------------------------
     def commit(self, files: Mapping[str, Callable[[Path], None]], provenance: Mapping[str, Any]) -> None:
         """Write every file atomically, then ``meta.json`` (written last: it marks completeness)."""
@@ -156,6 +326,19 @@ class ArtifactDir:
             {"kind": self.kind, "key": self.key, "config": self.config, "files": digests,
              "provenance": dict(provenance)},
         )
+
+
+def get_or_build(artifact: ArtifactDir, load: Callable[[], Any], build: Callable[[], Any],
+                 use_cache: bool = True) -> Any:
+    """``load()`` when ``artifact`` is complete, else ``build()`` (which commits it), under the artifact's
+    lock: of several processes asking at once, one builds and the others then load its result."""
+    if not use_cache:
+        return build()
+    with artifact.lock():
+        if artifact.is_complete():
+            return load()
+        check_writable()
+        return build()
 
 
 def save_npz(arrays: Mapping[str, np.ndarray]) -> Callable[[Path], None]:

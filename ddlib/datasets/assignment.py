@@ -15,6 +15,10 @@ UNIFORM_RATIO = 0.9  # p = 9/10 of K = 10 attributes: every attribute equally li
 
 
 def check_ratio(conflict_ratio: float) -> None:
+    """Raise unless ``conflict_ratio`` is a number strictly between 0 and 1."""
+    if isinstance(conflict_ratio, bool) or not isinstance(conflict_ratio, (int, float, np.integer, np.floating)):
+        raise TypeError(f"bias-conflicting ratio must be a number strictly between 0 and 1 (e.g. 0.05 for 5 %), "
+                        f"got {conflict_ratio!r} ({type(conflict_ratio).__name__})")
     if not 0.0 < conflict_ratio < 1.0:
         raise ValueError(
             f"bias-conflicting ratio must lie strictly between 0 and 1 (e.g. 0.05 for 5 %), got {conflict_ratio}"

@@ -19,12 +19,12 @@ number). Images are resized to ``image_size`` (option, default 64: the published
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
+from ddlib.core.cache import listed_content_digest
 from ddlib.sources import DataSourceError, data_roots
 from ddlib.datasets.base import BiasedDataset, BiasedSplit
 from ddlib.datasets.registry import DatasetSpec, cached_splits, dataset_from_splits, register_dataset
@@ -70,11 +70,9 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def listing_fingerprint(files: list[Path], base: Path) -> str:
-    """Identity of the raw data: relative paths and sizes (cheap; decoding is what is cached)."""
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.relative_to(base)}:{f.stat().st_size}\n".encode())
-    return digest.hexdigest()
+    """Identity of the raw data by relative paths and bytes (per-file digests are kept in the cache
+    and reused while size and mtime are unchanged), so a replaced image is never served from the cache."""
+    return listed_content_digest(files, base)
 
 
 def read_split(files: list[Path], image_size: int, expect_aligned: bool | None = None) -> BiasedSplit:
@@ -124,7 +122,7 @@ def build_bffhq(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -
         train = concat(read_split(files["align"], image_size, True), read_split(files["conflict"], image_size, False))
         splits = {"train": train, "valid": read_split(files["valid"], image_size),
                   "test": read_split(files["test"], image_size)}
-        return splits, {"source": f"BFFHQ image folders in {base}", "file_list_sha256": source_id,
+        return splits, {"source": f"BFFHQ image folders in {base}", "content_sha256": source_id,
                         "image_size": image_size, "counts": {k: len(v) for k, v in files.items()}}
 
     splits, provenance = cached_splits(spec, source_id, build)

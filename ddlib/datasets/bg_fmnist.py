@@ -60,6 +60,6 @@ def build_bg_fmnist(spec: DatasetSpec, data_root: str | os.PathLike | None = Non
                         "construction": "item over a background of the attribute's jittered colour, "
                                         "alpha = item / 255"}
 
-    splits, provenance = cached_splits(spec, fashion.provenance["train_images_sha256"], build)
+    splits, provenance = cached_splits(spec, fashion.content_digest(), build)
     return dataset_from_splits(spec, splits, provenance, "BG Fashion-MNIST", class_names=FASHION_CLASSES,
                                bias_names=COLOUR_NAMES)

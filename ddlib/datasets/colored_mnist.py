@@ -59,7 +59,7 @@ def make_split(digits: np.ndarray, targets: np.ndarray, conflict_ratio: float, s
 def build_colored_mnist(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
     sigma = severity_sigma(spec.severity)
     mnist = load_mnist(data_root)
-    source_id = mnist.provenance.get("train_images_sha256") or mnist.provenance.get("source", "?")
+    source_id = mnist.content_digest()  # by content, never by path
 
     def build():
         train_rng, test_rng = split_generators(spec.seed)

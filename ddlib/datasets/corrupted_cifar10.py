@@ -60,6 +60,6 @@ def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | No
                         "corruption_level": spec.severity, "lff_folder": lff_folder_name(spec.severity),
                         "build_seconds": time.perf_counter() - start, "build_workers": workers}
 
-    splits, provenance = cached_splits(spec, cifar.provenance["train_images_sha256"], build)
+    splits, provenance = cached_splits(spec, cifar.content_digest(), build)
     return dataset_from_splits(spec, splits, provenance, f"Corrupted {base_name}", detail=f"level {spec.severity}",
                                class_names=CIFAR10_CLASSES, bias_names=CORRUPTION_NAMES)

@@ -352,10 +352,32 @@ def _corrupt_chunk(task: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> np.n
 
 def default_workers() -> int:
     """Worker processes for large builds: ``$DDLIB_WORKERS`` or the usable CPU count (at most 8)."""
-    env = os.environ.get("DDLIB_WORKERS")
+    env = os.environ.get("DDLIB_WORKERS", "").strip()
     if env:
-        return max(1, int(env))
+        try:
+            workers = int(env)
+        except ValueError:
+            raise ValueError(f"$DDLIB_WORKERS={env!r} is not a whole number; set it to the number of worker "
+                             "processes (e.g. 4), or unset it to use the usable CPU count") from None
+        if workers < 1:
+            raise ValueError(f"$DDLIB_WORKERS={env!r} must be at least 1 (1 = no worker processes)")
+        return workers
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Pool initializer: a daemon thread ends this worker as soon as its parent is gone (a parent
+    killed with SIGKILL cannot shut its pool down, and its orphaned workers would live on)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(poll_s)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def corrupt_images(images: np.ndarray, corruption_ids: np.ndarray | int, severity: int, rng: np.random.Generator,
@@ -386,7 +408,8 @@ def corrupt_images(images: np.ndarray, corruption_ids: np.ndarray | int, severit
     else:
         # fork: the workers inherit the loaded textures and need no re-import (spawn elsewhere).
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             for task, result in zip(tasks, pool.map(_corrupt_chunk, tasks)):
                 results.append(result)
                 bar.update(len(task[0]))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ddlib.core.cache import ArtifactDir, save_npz
+from ddlib.core.cache import ArtifactDir, check_writable, save_npz
 from ddlib.datasets.assignment import UNIFORM_RATIO, check_ratio
 from ddlib.datasets.base import BiasedDataset, BiasedSplit, channel_stats
 
@@ -103,6 +103,11 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
                          f"{sorted(info.options) or 'none'}")
     if severity is None:
         severity = info.default_severity
+    for arg, value in (("severity", severity), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            hint = "e.g. severity=4, or severity=None for the data set's standard level" if arg == "severity" \
+                else "e.g. seed=0"
+            raise TypeError(f"{arg} must be a whole number, got {value!r} (nothing is rounded: pass {hint})")
     spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)
@@ -153,11 +158,18 @@ def cached_splits(spec: DatasetSpec, source_id: str,
     different cache entry. Returns the splits and the provenance recorded at build time.
     """
     artifact = ArtifactDir(f"datasets/{spec.name}", {"spec": spec, "source": source_id, "format": 1})
+    with artifact.lock():  # concurrent builders of one data set: one builds, the others load
+        return _load_or_build_splits(artifact, build)
+
+
+def _load_or_build_splits(artifact: ArtifactDir, build: Callable[[], tuple[dict[str, BiasedSplit], dict[str, Any]]]
+                          ) -> tuple[dict[str, BiasedSplit], dict[str, Any]]:
     if artifact.is_complete():
         with np.load(artifact.file("splits.npz")) as data:
             arrays = {k: data[k] for k in data.files}
         splits = {p: s for p in ("train", "valid", "test") if (s := split_from_arrays(p, arrays)) is not None}
         return splits, {**artifact.meta()["provenance"], "cache": str(artifact.path), "fingerprint": artifact.key}
+    check_writable()  # fail now, not after the build
     splits, provenance = build()
     arrays: dict[str, np.ndarray] = {}
     for prefix, split in splits.items():

@@ -19,6 +19,7 @@ does the rest, once for every method:
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -26,15 +27,18 @@ from typing import Any
 
 import torch
 
-from ddlib.core.cache import ArtifactDir, atomic_write, save_torch
+from ddlib.core.cache import ArtifactDir, check_writable, read_checked, save_torch, write_checked
 from ddlib.core.progress import progress as progress_bar
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
 from ddlib.distill.synthetic import SyntheticSet, init_from_real
-from ddlib.weighting.base import SampleWeighter, weighter_config
+from ddlib.weighting.base import CheckedWeighter, SampleWeighter, weighter_config
 
 
 # -- the finished-set cache and checkpoints ------------------------------------------------------
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
 def load_finished(artifact: ArtifactDir, ipc: int, method: str, use_cache: bool) -> SyntheticSet | None:
     """The cached synthetic set of this configuration, or None."""
     if not (use_cache and artifact.is_complete()):
@@ -45,10 +49,14 @@ def load_finished(artifact: ArtifactDir, ipc: int, method: str, use_cache: bool)
 
 def store_finished(artifact: ArtifactDir, result: SyntheticSet, use_cache: bool) -> SyntheticSet:
     """Commit the finished set (images, labels, provenance) and drop the checkpoint."""
+    if not torch.isfinite(result.images).all():
+        raise FloatingPointError(
+            f"{result.method} ipc={result.ipc} produced non-finite synthetic images (the optimisation diverged); "
+            "not caching them — lower the learning rate (lr_img) or check the real-side weights")
     if use_cache:
         artifact.commit({"synthetic.pt": save_torch({"images": result.images, "labels": result.labels})},
                         result.provenance)
-        artifact.file("checkpoint.pt").unlink(missing_ok=True)
+        artifact.file(CHECKPOINT_FILE).unlink(missing_ok=True)
     return result
 
 
@@ -63,32 +71,69 @@ class RunState:
     losses: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
 
-    def restore(self, artifact: ArtifactDir, use_cache: bool, name: str) -> None:
-        """Load ``checkpoint.pt`` when there is one; an unreadable checkpoint only costs progress."""
-        path = artifact.file("checkpoint.pt")
+    def restore(self, artifact: ArtifactDir, use_cache: bool, name: str) -> bool:
+        """Load ``checkpoint.pt`` when there is one, all or nothing.
+
+        The checkpoint must pass its checksum, hold exactly this run's tensors (same shapes and dtypes,
+        all finite), optimisers and generators, and a sane iteration counter; otherwise it is deleted,
+        any partly applied state is rolled back, and the run restarts from iteration 0 (saying so).
+        Returns whether a checkpoint was restored."""
+        path = artifact.file(CHECKPOINT_FILE)
         if not (use_cache and path.exists()):
-            return
+            return False
+        before = self._snapshot()
         try:
-            state = torch.load(path)
-            with torch.no_grad():
-                for key, tensor in self.tensors.items():
-                    tensor.copy_(state["tensors"][key].to(tensor.device))
-            for key, optimizer in self.optimizers.items():
-                optimizer.load_state_dict(state["optimizers"][key])
-            for key, gen in self.generators.items():
-                gen.set_state(state["generators"][key])
-            self.iteration, self.losses, self.elapsed_s = state["iteration"], state["losses"], state["elapsed_s"]
-        except Exception as exc:  # noqa: BLE001
-            print(f"ignoring unreadable {name} checkpoint {path}: {exc}")
+            self._apply(read_checked(path))
+            return True
+        except Exception as exc:  # noqa: BLE001 - any defect discards the checkpoint whole
+            self._apply(before)
+            path.unlink(missing_ok=True)
+            print(f"discarded the {name} checkpoint {path} ({type(exc).__name__}: {exc}); restarting from iteration 0")
+            return False
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {"tensors": {k: t.detach().clone() for k, t in self.tensors.items()},
+                "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
+                "generators": {k: g.get_state() for k, g in self.generators.items()},
+                "iteration": self.iteration, "losses": list(self.losses), "elapsed_s": self.elapsed_s}
+
+    def _apply(self, state: Any) -> None:
+        """Check everything first, then copy (so a failed check leaves the state untouched)."""
+        if not isinstance(state, dict):
+            raise ValueError("checkpoint is not a dictionary")
+        for group, expected in (("tensors", self.tensors), ("optimizers", self.optimizers),
+                                ("generators", self.generators)):
+            if not isinstance(state.get(group), dict) or set(state[group]) != set(expected):
+                raise ValueError(f"checkpoint {group} {sorted(state.get(group) or [])} != {sorted(expected)}")
+        for key, tensor in self.tensors.items():
+            saved = state["tensors"][key]
+            if not isinstance(saved, torch.Tensor) or saved.shape != tensor.shape or saved.dtype != tensor.dtype:
+                raise ValueError(f"checkpoint tensor {key!r} does not match the run's {tuple(tensor.shape)} "
+                                 f"{tensor.dtype}")
+            if not torch.isfinite(saved).all():
+                raise ValueError(f"checkpoint tensor {key!r} holds non-finite values")
+        iteration = state.get("iteration")
+        if not isinstance(iteration, int) or iteration < 0 or not isinstance(state.get("losses"), list):
+            raise ValueError(f"checkpoint iteration {iteration!r} / losses are not valid")
+        with torch.no_grad():
+            for key, tensor in self.tensors.items():
+                tensor.copy_(state["tensors"][key].to(tensor.device))
+        for key, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][key])
+        for key, gen in self.generators.items():
+            gen.set_state(state["generators"][key])
+        self.iteration, self.elapsed_s = iteration, float(state["elapsed_s"])
+        self.losses[:] = state["losses"]  # in place: the driver holds this list
 
     def save(self, artifact: ArtifactDir, iteration: int, elapsed_s: float) -> None:
+        """Write the checkpoint atomically with its checksum inside (see :func:`read_checked`)."""
         self.iteration, self.elapsed_s = iteration, elapsed_s
         payload: dict[str, Any] = {
             "tensors": {k: t.detach().cpu() for k, t in self.tensors.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "generators": {k: g.get_state() for k, g in self.generators.items()},
-            "iteration": iteration, "losses": self.losses, "elapsed_s": elapsed_s}
-        atomic_write(artifact.file("checkpoint.pt"), save_torch(payload))
+            "iteration": iteration, "losses": list(self.losses), "elapsed_s": elapsed_s}
+        write_checked(artifact.file(CHECKPOINT_FILE), payload)
 
     def due(self, use_cache: bool, every: int, iteration_done: int, total: int) -> bool:
         """Whether to checkpoint after ``iteration_done`` iterations (never after the last one)."""
@@ -110,7 +155,9 @@ class DistillationMethod(ABC):
 
     def __init__(self, dataset: BiasedDataset, ipc: int, config: Any, weighter: SampleWeighter | None,
                  device: torch.device):
-        self.dataset, self.ipc, self.config, self.weighter, self.device = dataset, ipc, config, weighter, device
+        # every weight the method draws is checked where it is produced (one validation point)
+        checked = None if weighter is None else CheckedWeighter(weighter)
+        self.dataset, self.ipc, self.config, self.weighter, self.device = dataset, ipc, config, checked, device
 
     @property
     def iterations(self) -> int:
@@ -154,11 +201,20 @@ class DistillationMethod(ABC):
 
 def run_distillation(method: DistillationMethod, progress: bool = True, use_cache: bool = True) -> SyntheticSet:
     """Run ``method`` to the end (or load its cached result) and return the synthetic set."""
-    dataset, ipc, config = method.dataset, method.ipc, method.config
     artifact = ArtifactDir(f"synthetic/{method.stream}", method.cache_key())
+    if not use_cache:
+        return _run(method, artifact, progress, use_cache)
+    with artifact.lock():  # concurrent runs of one configuration: one distils, the others load its result
+        return _run(method, artifact, progress, use_cache)
+
+
+def _run(method: DistillationMethod, artifact: ArtifactDir, progress: bool, use_cache: bool) -> SyntheticSet:
+    dataset, ipc, config = method.dataset, method.ipc, method.config
     finished = load_finished(artifact, ipc, method.name, use_cache)
     if finished is not None:
         return finished
+    if use_cache:
+        check_writable()  # fail now, not after the distillation
     method.prepare(progress, use_cache)
 
     images, labels, init_index = init_from_real(dataset, ipc, torch_generator(config.seed, method.stream, "init"))

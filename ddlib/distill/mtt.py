@@ -318,7 +318,7 @@ class TrajectoryMatchingMethod(DistillationMethod):
                              f"< {schedule.max_start_epoch} plus {schedule.expert_epochs} target epochs; raise "
                              f"ExpertConfig.epochs to ≥ {schedule.max_start_epoch + schedule.expert_epochs} or lower "
                              f"max_start_epoch")
-        self.sample_weights = expert_sample_weights(dataset, weighter) if weighter is not None else sample_weights
+        self.sample_weights = expert_sample_weights(dataset, self.weighter) if weighter is not None else sample_weights
         self.on_step = on_step
         self.dsa = DSA(dataset.dsa_strategy) if config.dsa else None
 

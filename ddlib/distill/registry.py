@@ -23,7 +23,7 @@ from ddlib.core.device import pick_device
 from ddlib.distill.dc import DCConfig, distill_dc
 from ddlib.distill.dm import DMConfig, distill_dm
 from ddlib.distill.mtt import MTTConfig, distill_mtt
-from ddlib.distill.synthetic import SyntheticSet
+from ddlib.distill.synthetic import SyntheticSet, check_ipc
 from ddlib.weighting.base import SampleWeighter
 
 
@@ -48,6 +48,8 @@ METHODS: dict[str, MethodSpec] = {
 
 
 def method_spec(method: str) -> MethodSpec:
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a name string, one of {', '.join(METHODS)}; got {method!r}")
     key = method.lower()
     if key not in METHODS:
         raise ValueError(f"unknown distillation method {method!r}; known methods: {', '.join(METHODS)}")
@@ -74,5 +76,6 @@ def distill(method: str, dataset: BiasedDataset, ipc: int, profile_or_config: An
     """Distil ``ipc`` images per class of ``dataset`` with ``method`` ("dm", "dc", "dsa" or "mtt")."""
     spec = method_spec(method)
     config = method_config(method, profile_or_config)
+    check_ipc(dataset, ipc)  # before any cache lookup or expert training
     device = pick_device(None if device is None else str(device))
     return spec.run(dataset, ipc, config, weighter=weighter, device=device, progress=progress, use_cache=use_cache)

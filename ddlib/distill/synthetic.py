@@ -26,6 +26,9 @@ class SyntheticSet:
 
 
 def check_ipc(dataset: BiasedDataset, ipc: int) -> None:
+    """Raise unless ``ipc`` is a whole number of images per class that every class can supply."""
+    if isinstance(ipc, bool) or not isinstance(ipc, (int, np.integer)):
+        raise TypeError(f"IPC (images per class) must be a whole number such as 1, 10 or 50, got {ipc!r}")
     smallest = min(len(ix) for ix in dataset.train.class_indices(dataset.num_classes))
     if ipc < 1 or ipc > smallest:
         raise ValueError(f"IPC must be between 1 and the smallest class size ({smallest}) of "

@@ -104,7 +104,7 @@ def provenance_table(datasets: list[BiasedDataset]) -> pd.DataFrame:
     for ds in datasets:
         p = ds.provenance
         raw = p.get("mnist") or p.get("fashion_mnist") or p.get("cifar10") or p
-        checksum = raw.get("train_images_sha256") or raw.get("sha256") or raw.get("file_list_sha256") or "—"
+        checksum = raw.get("train_images_sha256") or raw.get("sha256") or raw.get("content_sha256") or "—"
         spec = p.get("spec", {})
         params = {k: v for k, v in spec.items() if k != "name"}
         for key in ("sigma", "train_attribute_ratio", "corruption_level", "lff_folder", "image_size", "construction"):

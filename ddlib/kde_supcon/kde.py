@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,29 @@ class KDEConfig:
             raise ValueError(f"unknown KDE scope {self.scope!r}; choose one of {SCOPES}")
 
 
+def check_positive(name: str, value: Any, allow_inf: bool = False) -> float:
+    """``value`` as a float, or a ValueError saying that ``name`` must be a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if math.isnan(value) or value <= 0 or (math.isinf(value) and not allow_inf):
+        extra = " (or math.inf for uniform weights)" if allow_inf else ""
+        raise ValueError(f"{name} must be a positive finite number{extra}, got {value}")
+    return value
+
+
+def check_embeddings(z: Any, name: str = "embeddings") -> torch.Tensor:
+    """Raise unless ``z`` is a floating-point tensor with only finite values."""
+    if not isinstance(z, torch.Tensor) or not z.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(z).__name__}")
+    if not torch.isfinite(z).all():
+        raise ValueError(f"{name} contain NaN or inf; the surrogate that produced them diverged or the input is "
+                         "damaged")
+    return z
+
+
 def _as_batched(z: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    check_embeddings(z)
     if z.dim() == 2:
         return z.unsqueeze(0), True
     if z.dim() != 3:
@@ -62,7 +85,11 @@ def kde_density(z: torch.Tensor, sigma2: float, mask: torch.Tensor | None = None
     in chunks of at most ``max_elements`` kernel values, so a whole class (thousands of samples)
     fits in memory.
     """
+    sigma2 = check_positive("KDE kernel variance sigma2", sigma2)
     z, squeeze = _as_batched(z)
+    if mask is not None and tuple(mask.shape) != tuple(z.shape[:2]):
+        raise ValueError(f"mask must have the shape {tuple(z.shape[:2])} of the embeddings' rows, "
+                         f"got {tuple(mask.shape)}")
     z = z.double()  # squared distances of near-duplicates need the precision at small σ²
     c, b, _ = z.shape
     if mask is None:
@@ -83,6 +110,7 @@ def kde_density(z: torch.Tensor, sigma2: float, mask: torch.Tensor | None = None
 
 def density_to_weights(density: torch.Tensor, tau: float, mask: torch.Tensor | None = None) -> torch.Tensor:
     """``softmax(−density / τ)`` along the last axis (masked entries get weight 0); τ = ∞ → uniform."""
+    tau = check_positive("KDE temperature tau", tau, allow_inf=True)
     d = density.double()
     if mask is None:
         mask = torch.ones_like(d, dtype=torch.bool)
@@ -100,12 +128,30 @@ def kde_weights(z: torch.Tensor, sigma2: float, tau: float, mask: torch.Tensor |
     return w[0] if squeeze else w
 
 
+def check_targets(targets: Any, num_classes: Any, n: int) -> None:
+    """Raise unless ``targets`` are ``n`` integer labels in ``0..num_classes-1``."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive whole number, got {num_classes!r}")
+    t = torch.as_tensor(np.asarray(targets))
+    if t.dim() != 1 or len(t) != n:
+        raise ValueError(f"targets must be [N] with N = {n} (one label per embedding), got shape {tuple(t.shape)}")
+    if t.is_floating_point() or t.dtype == torch.bool:
+        raise TypeError(f"targets must be integer class labels, got dtype {t.dtype}")
+    if n and (t.min() < 0 or t.max() >= num_classes):
+        raise ValueError(f"targets must lie in 0..{num_classes - 1} (num_classes = {num_classes}), found "
+                         f"{int(t.min())}..{int(t.max())}; pass the data set's num_classes")
+
+
 def class_densities(embeddings: torch.Tensor, targets: np.ndarray | torch.Tensor, num_classes: int,
                     sigma2: float) -> torch.Tensor:
     """Density of every training sample within its whole class (``"class"`` scope) → [N].
 
     Classes are padded to a common length and processed in one vectorised call."""
+    check_embeddings(embeddings)
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be [N, d], got shape {tuple(embeddings.shape)}")
     targets = torch.as_tensor(np.asarray(targets))
+    check_targets(targets, num_classes, len(embeddings))
     members = [torch.nonzero(targets == c).flatten() for c in range(num_classes)]
     longest = max(len(m) for m in members)
     padded = embeddings.new_zeros(num_classes, longest, embeddings.shape[1])

@@ -24,7 +24,8 @@ import torch
 
 from ddlib.core.cache import config_key, tensor_digest
 from ddlib.datasets import BiasedDataset
-from ddlib.kde_supcon.kde import KDEConfig, WeightDiagnostics, class_densities, density_to_weights, kde_density, weight_diagnostics
+from ddlib.kde_supcon.kde import (KDEConfig, WeightDiagnostics, check_embeddings, check_targets, class_densities,
+                                  density_to_weights, kde_density, weight_diagnostics)
 from ddlib.core.seeding import torch_generator
 from ddlib.distill.synthetic import sample_class_batches
 
@@ -34,8 +35,15 @@ class KDEWeights:
                  identity: dict[str, Any] | None = None):
         """``embeddings`` [N, d] of the training set (row i ↔ training index i), ``targets`` [N];
         ``identity`` names what produced the embeddings (the surrogate's cache key) for cache keys."""
+        check_embeddings(embeddings)
+        if embeddings.dim() != 2:
+            raise ValueError(f"embeddings must be [N, d] (one row per training sample), got shape "
+                             f"{tuple(embeddings.shape)}")
         if len(embeddings) != len(targets):
             raise ValueError(f"{len(embeddings)} embeddings for {len(targets)} training samples")
+        check_targets(targets, num_classes, len(embeddings))
+        if not isinstance(config, KDEConfig):
+            raise TypeError(f"config must be a KDEConfig, got {type(config).__name__}")
         self.embeddings = embeddings.float().cpu()
         self.targets = np.asarray(targets)
         self.num_classes = num_classes
@@ -74,6 +82,11 @@ class KDEWeights:
         indices = torch.as_tensor(indices).cpu()
         if indices.dim() != 2:
             raise ValueError(f"indices must be [C, B] (one row per class), got shape {tuple(indices.shape)}")
+        if indices.is_floating_point() or indices.dtype == torch.bool:
+            raise TypeError(f"indices must be integer training-set indices, got dtype {indices.dtype}")
+        if indices.numel() and (indices.min() < 0 or indices.max() >= len(self.embeddings)):
+            raise IndexError(f"indices must lie in 0..{len(self.embeddings) - 1} (training-set indices), found "
+                             f"{int(indices.min())}..{int(indices.max())}")
         return density_to_weights(self.density(indices), self.config.tau)
 
     def cache_config(self) -> dict[str, Any]:

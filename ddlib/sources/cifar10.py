@@ -19,11 +19,12 @@ import os
 import pickle
 import socket
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ddlib.core.cache import ArtifactDir, cache_root, save_npz, sha256_file
+from ddlib.core.cache import ArtifactDir, cache_root, folder_content_digest, save_npz, sha256_file
 from ddlib.sources.mnist import RawImageSet, check_raw_arrays
 from ddlib.sources.roots import DataSourceError, data_roots, offline
 
@@ -117,11 +118,8 @@ def image_folder_entries_from_folder(folder: Path) -> list[tuple[str, int, str, 
 
 
 def _folder_fingerprint(folder: Path) -> str:
-    """Cheap identity of an image folder: relative paths and sizes of its files."""
-    digest = hashlib.sha256()
-    for file in sorted(folder.glob("*/*/*")):
-        digest.update(f"{file.relative_to(folder)}:{file.stat().st_size}\n".encode())
-    return digest.hexdigest()
+    """Identity of an image folder by the bytes of its files (digests reused while size and mtime hold)."""
+    return folder_content_digest(folder, "*/*/*")
 
 
 def is_jpeg_copy(names: list[str]) -> bool:
@@ -150,6 +148,11 @@ def _load_image_folder(kind: str, path: Path) -> RawImageSet:
     identity = sha256_file(path) if kind == "tar" else _folder_fingerprint(path)
     artifact = ArtifactDir("sources/cifar10-image-folder", {"identity": identity, "format": 1})
     origin = f"image-folder copy {path}" + (" (tar.gz, decoded once into the cache)" if kind == "tar" else "")
+    with artifact.lock():  # concurrent loaders decode it once
+        return _load_or_decode(artifact, kind, path, identity, origin)
+
+
+def _load_or_decode(artifact: ArtifactDir, kind: str, path: Path, identity: str, origin: str) -> RawImageSet:
     if artifact.is_complete():
         with np.load(artifact.file("cifar10.npz")) as data:
             arrays = {k: data[k] for k in data.files}
@@ -159,7 +162,7 @@ def _load_image_folder(kind: str, path: Path) -> RawImageSet:
     arrays = decode_image_folder(entries, origin)
     _validate(arrays, origin)
     jpeg = is_jpeg_copy([e[2] for e in entries])
-    provenance = {"source": origin, "sha256" if kind == "tar" else "file_list_sha256": identity,
+    provenance = {"source": origin, "sha256" if kind == "tar" else "content_sha256": identity,
                   "jpeg_copy": jpeg, "display_name": JPEG_DISPLAY_NAME if jpeg else "CIFAR-10",
                   "train_images_sha256": hashlib.sha256(arrays["train_images"].tobytes()).hexdigest()}
     if jpeg:
@@ -170,7 +173,11 @@ def _load_image_folder(kind: str, path: Path) -> RawImageSet:
 
 
 def _from_batch_folder(folder: Path, origin: str) -> RawImageSet:
-    arrays = _read_batches(folder)
+    try:
+        arrays = _read_batches(folder)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as exc:
+        raise DataSourceError(f"CIFAR-10 batch files in {folder} cannot be read ({type(exc).__name__}: {exc}); "
+                              "replace them with an intact copy of cifar-10-batches-py") from exc
     _validate(arrays, origin)
     provenance = {"source": origin, "jpeg_copy": False, "display_name": "CIFAR-10",
                   "train_images_sha256": hashlib.sha256(arrays["train_images"].tobytes()).hexdigest()}
@@ -201,7 +208,7 @@ def load_cifar10(data_root: str | os.PathLike | None = None, allow_download: boo
     for kind, path in _find_image_folder_sources(roots):
         try:
             return _load_image_folder(kind, path)
-        except (DataSourceError, OSError, tarfile.TarError) as exc:
+        except (DataSourceError, OSError, tarfile.TarError, EOFError, zlib.error, ValueError) as exc:
             errors.append(f"{path}: {type(exc).__name__}: {str(exc)[:300]}")
 
     download_dir = cache_root() / "downloads" / "torchvision"

@@ -53,7 +53,10 @@ def _from_torchvision(download_dir: Path, timeout_s: float = 20.0) -> Path:
 def _load_folder(folder: Path, origin: str) -> RawImageSet:
     files = find_idx_set(folder)
     assert files is not None
-    arrays = read_idx_set(files)
+    try:
+        arrays = read_idx_set(files)
+    except (ValueError, OSError) as exc:
+        raise DataSourceError(f"Fashion-MNIST idx files in {folder} cannot be used: {exc}") from exc
     _validate(arrays, origin)
     provenance = {"source": origin, "folder": str(folder),
                   "train_images_sha256": hashlib.sha256(arrays["train_images"].tobytes()).hexdigest()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,22 @@ def read_idx(path: Path) -> np.ndarray:
     """Read one idx file (``.gz`` or raw) into a numpy array."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} is a truncated or corrupted gzip file ({type(exc).__name__}: {exc}); "
+                         "replace it with an intact copy (or delete it to use another source)") from exc
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an idx file (bad magic number)")
+        raise ValueError(f"{path} is not an idx file (bad magic number); replace it with an intact copy")
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"{path} is truncated: {len(data) - offset} bytes of data, expected {expected}")
+        raise ValueError(f"{path} is truncated: {len(data) - offset} bytes of data, expected {expected}; "
+                         "replace it with an intact copy")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -55,6 +61,7 @@ def read_idx_set(files: dict[str, Path]) -> dict[str, np.ndarray]:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(f"inconsistent idx {split} split: images {images.shape}, labels {labels.shape}")
+            raise ValueError(f"inconsistent idx {split} split ({files[f'{split}_images']}, "
+                             f"{files[f'{split}_labels']}): images {images.shape}, labels {labels.shape}")
         arrays[f"{split}_labels"] = labels.astype(np.int64)
     return arrays

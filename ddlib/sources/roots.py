@@ -15,14 +15,24 @@ class DataSourceError(RuntimeError):
 
 
 def data_roots(data_root: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> list[Path]:
-    """Candidate data roots: the explicit argument first, then ``$DDLIB_DATA_ROOT`` (os.pathsep-separated)."""
-    roots: list[Path] = []
+    """Candidate data roots: the explicit argument first, then ``$DDLIB_DATA_ROOT`` (os.pathsep-separated).
+
+    A root that is named but is not a folder is an error (:class:`DataSourceError` naming it), never
+    silently dropped."""
+    named: list[tuple[Path, str]] = []
     if data_root is not None:
         items = [data_root] if isinstance(data_root, (str, os.PathLike)) else list(data_root)
-        roots.extend(Path(r).expanduser() for r in items)
+        for r in items:
+            if not isinstance(r, (str, os.PathLike)):
+                raise TypeError(f"data_root must be a path (or a list of paths), got {r!r}")
+            named.append((Path(r).expanduser(), "the data_root argument"))
     env = os.environ.get(DATA_ROOT_ENV, "")
-    roots.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)
-    return [r for r in roots if r.is_dir()]
+    named.extend((Path(p).expanduser(), f"${DATA_ROOT_ENV}") for p in env.split(os.pathsep) if p)
+    for root, origin in named:
+        if not root.is_dir():
+            raise DataSourceError(f"{origin} names {root}, which is not an existing folder; point it at the folder "
+                                  f"holding the data sets, or unset it")
+    return [root for root, _ in named]
 
 
 def offline() -> bool:
