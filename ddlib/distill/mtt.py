@@ -35,6 +35,7 @@ images per step) but it changes the algorithm, so the paper profile keeps the fu
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
@@ -232,15 +233,16 @@ def load_experts(dataset: BiasedDataset, config: ExpertConfig, sample_weights: t
     trajectories, keys = [], []
     for i in progress_bar(range(config.count), desc="experts", disable=not progress):
         artifact = expert_artifact(dataset, config, i, key)
-        if use_cache and artifact.is_complete():
-            trajectory = torch.load(artifact.file("trajectory.pt"))
-        else:
-            t0 = time.perf_counter()
-            trajectory = train_expert(dataset, config, i, sample_weights, device, progress)
-            if use_cache:
-                artifact.commit({"trajectory.pt": save_torch(trajectory)},
-                                {"dataset": dataset.display_name, "index": i, "config": config, "weights": key,
-                                 "train_seconds": time.perf_counter() - t0, "device": str(device)})
+        with artifact.lock() if use_cache else contextlib.nullcontext():  # one builder across processes
+            if use_cache and artifact.is_complete():
+                trajectory = torch.load(artifact.file("trajectory.pt"))
+            else:
+                t0 = time.perf_counter()
+                trajectory = train_expert(dataset, config, i, sample_weights, device, progress)
+                if use_cache:
+                    artifact.commit({"trajectory.pt": save_torch(trajectory)},
+                                    {"dataset": dataset.display_name, "index": i, "config": config, "weights": key,
+                                     "train_seconds": time.perf_counter() - t0, "device": str(device)})
         trajectories.append(trajectory)
         keys.append(artifact.key)
     return trajectories, keys

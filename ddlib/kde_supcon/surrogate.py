@@ -20,6 +20,7 @@ under the configuration, so every distillation run (DM, DC/DSA, MTT) reuses them
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -138,9 +139,16 @@ def _build(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device
 
 def train_surrogate(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device | str = "cpu",
                     progress: bool = True, use_cache: bool = True, embed_batch: int = 1024) -> Surrogate:
-    """Train (or load from the cache) the surrogate and embed the whole training set with it."""
-    device = torch.device(device)
+    """Train (or load from the cache) the surrogate and embed the whole training set with it.
+
+    Under the artifact's lock: of several processes asking at once, one trains, the others load."""
     artifact = _artifact(dataset, config)
+    with artifact.lock() if use_cache else contextlib.nullcontext():
+        return _train_or_load(dataset, config, torch.device(device), progress, use_cache, embed_batch, artifact)
+
+
+def _train_or_load(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device, progress: bool,
+                   use_cache: bool, embed_batch: int, artifact: ArtifactDir) -> Surrogate:
     encoder, head = _build(dataset, config, device)
     if use_cache and artifact.is_complete():
         state = torch.load(artifact.file("surrogate.pt"), map_location=device)

@@ -19,8 +19,8 @@ the job has finished, it commits a small *cell record* (the result row) to the c
 cells without a complete record; a job killed at any point leaves at most complete artifacts of
 finished steps (every cache write is atomic) and no record, so it is simply run again.
 
-Several jobs may share upstream artifacts (a data set, a surrogate); until the cache has a per-key
-lock two jobs may compute such an artifact twice (same content; the last atomic write wins).
+Several jobs may share upstream artifacts (a data set, a surrogate, expert trajectories): each is
+built under its cache key's lock (``ArtifactDir.lock``), so one job builds it and the others load it.
 
 Command line (``python -m ddlib.tools.sweep --help``)::
 
@@ -233,7 +233,7 @@ def run_cell(profile: Profile, cell: Cell, device: str | None = None, data_root:
                            seed=profile.seed, data_root=data_root, **plan.dataset_options)
     weighter = None
     if cell.kde is not None:
-        # shared by every KDE cell of this data set: the cache's per-key lock belongs around this call
+        # shared by every KDE cell of this data set: built once under its cache lock, loaded by the others
         surrogate = train_surrogate(dataset, plan.surrogate, dev, progress=progress)
         weighter = KDEWeights.from_surrogate(dataset, surrogate, cell.kde)
     stage("distill")

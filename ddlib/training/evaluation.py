@@ -184,14 +184,15 @@ def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, setting
     artifact = ArtifactDir("evaluations/synthetic", {"dataset": dataset.fingerprint,
                                                      "synthetic": synthetic_fingerprint(syn),
                                                      **_settings_key(settings), "format": 2})
-    cached = _load_eval(artifact)
-    if cached is not None:
-        return cached
-    result = evaluate_images(dataset, syn.images, syn.labels, settings, device, progress,
-                             desc=f"evaluate {syn.method} ipc={syn.ipc}")
-    _store_eval(artifact, result, {"dataset": dataset.display_name, "method": syn.method, "ipc": syn.ipc,
-                                   "device": str(device), "finished": _now()})
-    return result
+    with artifact.lock():  # of several processes asking at once, one trains, the others load
+        cached = _load_eval(artifact)
+        if cached is not None:
+            return cached
+        result = evaluate_images(dataset, syn.images, syn.labels, settings, device, progress,
+                                 desc=f"evaluate {syn.method} ipc={syn.ipc}")
+        _store_eval(artifact, result, {"dataset": dataset.display_name, "method": syn.method, "ipc": syn.ipc,
+                                       "device": str(device), "finished": _now()})
+        return result
 
 
 def evaluate_full_data_cached(dataset: BiasedDataset, settings: FullDataSettings, device: torch.device,
@@ -199,9 +200,10 @@ def evaluate_full_data_cached(dataset: BiasedDataset, settings: FullDataSettings
     """:func:`evaluate_full_data`, cached by (data set, settings, subset size)."""
     artifact = ArtifactDir("evaluations/full", {"dataset": dataset.fingerprint, **_settings_key(settings.evaluation),
                                                 "max_samples": settings.max_samples, "format": 2})
-    cached = _load_eval(artifact)
-    if cached is not None:
-        return cached
-    result = evaluate_full_data(dataset, settings.evaluation, device, progress, settings.max_samples)
-    _store_eval(artifact, result, {"dataset": dataset.display_name, "device": str(device), "finished": _now()})
-    return result
+    with artifact.lock():  # of several processes asking at once, one trains, the others load
+        cached = _load_eval(artifact)
+        if cached is not None:
+            return cached
+        result = evaluate_full_data(dataset, settings.evaluation, device, progress, settings.max_samples)
+        _store_eval(artifact, result, {"dataset": dataset.display_name, "device": str(device), "finished": _now()})
+        return result

@@ -17,6 +17,7 @@ method takes them through ``distill(..., weighter=...)`` exactly like :class:`~d
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -121,15 +122,16 @@ def erm_error_set(dataset: BiasedDataset, settings: EvalSettings, device: torch.
     device = torch.device(device)
     artifact = ArtifactDir("error_sets", {"dataset": dataset.fingerprint, "train": settings.train,
                                           "seed": settings.seed, "format": 1})
-    if use_cache and artifact.is_complete():
-        return np.load(artifact.file("error_set.npz"))["error_set"]
-    images = torch.from_numpy(dataset.train.images)
-    labels = torch.from_numpy(dataset.train.targets)
-    model = train_classifier(dataset, images, labels, settings.train, settings.seed, device,
-                             show_progress=progress, desc="ERM for the error set")
-    error_set = (predict(model, dataset, images, device).numpy() != dataset.train.targets)
-    if use_cache:
-        artifact.commit({"error_set.npz": save_npz({"error_set": error_set})},
-                        {"dataset": dataset.display_name, "errors": int(error_set.sum()),
-                         "conflicting_in_error_set": int((error_set & ~dataset.train.aligned).sum())})
-    return error_set
+    with artifact.lock() if use_cache else contextlib.nullcontext():
+        if use_cache and artifact.is_complete():
+            return np.load(artifact.file("error_set.npz"))["error_set"]
+        images = torch.from_numpy(dataset.train.images)
+        labels = torch.from_numpy(dataset.train.targets)
+        model = train_classifier(dataset, images, labels, settings.train, settings.seed, device,
+                                 show_progress=progress, desc="ERM for the error set")
+        error_set = (predict(model, dataset, images, device).numpy() != dataset.train.targets)
+        if use_cache:
+            artifact.commit({"error_set.npz": save_npz({"error_set": error_set})},
+                            {"dataset": dataset.display_name, "errors": int(error_set.sum()),
+                             "conflicting_in_error_set": int((error_set & ~dataset.train.aligned).sum())})
+        return error_set
