@@ -111,15 +111,15 @@ def test_jtt_error_set_is_the_misclassified_indices():
 
 
 @pytest.mark.parametrize("objective", [ERM(model="mlp", adam_lr=1e-3), LfF(model="mlp", adam_lr=1e-3),
-                                       LfF(model="convnet"), DFA(model="mlp", adam_lr=1e-3, swap_start=0.3),
-                                       DFA(model="convnet", swap_start=0.3),
+                                       LfF(model="convnet"), DFA(model="mlp", adam_lr=1e-3, swap_start=0.0),
+                                       DFA(model="convnet", swap_start=0.0),
                                        SelecMix(model="mlp", adam_lr=1e-3),
                                        SelecMix(model="convnet", a=0.1, b=1.0),
                                        JTT(model="mlp", adam_lr=1e-3, identification_epochs=2)],
                          ids=lambda o: f"{type(o).__name__}-{o.model}")
 def test_every_objective_lowers_its_loss_on_a_toy_set(objective):
-    ds = make_toy_dataset(n_per_class=16)
-    setup = _setup(ds, epochs=20, batch=48)
+    ds = make_toy_dataset(n_per_class=12, size=12)  # small images: the ConvNet variants stay fast
+    setup = _setup(ds, epochs=20, batch=36)
     labels = torch.from_numpy(ds.train.targets)
     x = as_float(ds, torch.from_numpy(ds.train.images), setup.device)
     index = torch.arange(len(labels))
@@ -129,7 +129,7 @@ def test_every_objective_lowers_its_loss_on_a_toy_set(objective):
             run.step(x, labels, index)
             run.end_epoch()
     losses = []
-    for _ in range(12):
+    for _ in range(10):
         losses.append(float(run.step(x, labels, index)))
         run.end_epoch()
     assert all(torch.isfinite(torch.tensor(losses)))
@@ -145,3 +145,23 @@ def test_objectives_are_hashable_configs_and_reject_bad_settings():
         LfF(model="resnet")
     with pytest.raises(ValueError, match="identification_epochs"):
         JTT(identification_epochs=5).start(_setup(make_toy_dataset(4), epochs=3), torch.zeros(12, dtype=torch.long))
+
+
+def test_holdout_is_stratified_and_conflicting_share_counts_untied_bias():
+    import numpy as np
+    from ddlib.experiments.training_time_debiasing import (aligned_bias_of_classes, estimated_conflicting_share,
+                                                           holdout_validation)
+    ds = make_toy_dataset(n_per_class=20)
+    dev = holdout_validation(ds, 0.25, seed=0)
+    assert len(dev.train) + len(dev.valid) == len(ds.train) and dev.fingerprint != ds.fingerprint
+    assert (~dev.valid.aligned).sum() >= 1 and (~dev.train.aligned).sum() >= 1
+    assert aligned_bias_of_classes(ds.train, 3).tolist() == [0, 1, 2]
+
+    class Fixed(torch.nn.Module):  # predicts bias attribute 0 for every image
+        def forward(self, x):
+            return torch.tensor([[1.0, 0.0, 0.0]]).expand(len(x), 3)
+    images = torch.from_numpy(ds.train.images[:6])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    share = estimated_conflicting_share(ds, Fixed(), images, labels, torch.device("cpu"))
+    assert share == pytest.approx(4 / 6)
+    assert np.isfinite(share)
