@@ -91,6 +91,31 @@ class KDEMethodConfig:
 
 
 @dataclass(frozen=True)
+class DebiasingConfig:
+    """Notebook 04: training-time de-biasing (LfF, DFA, SelecMix, JTT) on full data and on DM synthetic sets."""
+
+    methods: tuple[str, ...] = ("ERM", "LfF", "DFA", "SelecMix", "JTT")
+    # 1. validation on the full biased training sets: same network (MLP), Adam, epochs for every method
+    validation_datasets: tuple[tuple[str, float], ...] = (("colored_mnist", 0.01), ("colored_mnist", 0.05),
+                                                          ("bg_fmnist", 0.01), ("bg_fmnist", 0.05))
+    validation_model: str = "mlp"
+    validation_adam_lr: float = 1e-3
+    validation_train: TrainConfig = TrainConfig(epochs=100, batch_size=256, dsa=False)
+    validation_models: int = 3
+    validation_max_samples: int | None = None
+    # 2. synthetic sets: DM (and DM + KDE) at this ratio, trained with the profile's evaluation protocol
+    datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10")
+    conflict_ratio: float = 0.05
+    ipcs: tuple[int, ...] = (10, 50)
+    holdout: float = 0.1          # stratified part of the training set held out for model selection
+    grid_size: int = 2            # candidates per method tried on the held-out part (1: defaults only)
+    selection_models: int = 1
+    # 3. the bias-attribute classifier that estimates a set's conflicting share
+    bias_classifier: TrainConfig = TrainConfig(epochs=2, batch_size=128, dsa=False)
+    bias_classifier_samples: int | None = 20_000  # stratified real training images it learns from
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -109,6 +134,8 @@ class Profile:
     kde_method: KDEMethodConfig = KDEMethodConfig()
     # The bias analysis (notebook 01).
     analysis: BiasAnalysisConfig = BiasAnalysisConfig()
+    # Training-time de-biasing (notebook 04).
+    debiasing: DebiasingConfig = DebiasingConfig()
 
 
 _PAPER_MODEL = ConvNetConfig(depth=3, width=128, norm="instancenorm", pooling="avgpooling")
@@ -234,6 +261,26 @@ PROFILES["headline"] = replace(
     description="the paper's headline (Colored MNIST 5 %, IPC 50, DM vs DM + KDE) at the paper's settings, one GPU",
     conflict_ratios=(0.05,), ipcs=(50,),
     kde_method=replace(PROFILES["paper"].kde_method, conflict_ratio=0.05, ipcs=(50,), methods=("DM",)))
+
+
+# Notebook 04 per profile: CPU budgets for smoke/quick (the methods' own settings in paper).
+_DEBIASING = {
+    "smoke": DebiasingConfig(
+        validation_datasets=(("colored_mnist", 0.05),), validation_train=TrainConfig(epochs=2, batch_size=128, dsa=False),
+        validation_models=1, validation_max_samples=1000, datasets=("colored_mnist",), ipcs=(1,), grid_size=1,
+        bias_classifier=TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL),
+        bias_classifier_samples=500),
+    "quick": DebiasingConfig(
+        validation_datasets=(("colored_mnist", 0.01), ("colored_mnist", 0.05)),
+        validation_train=TrainConfig(epochs=10, batch_size=256, dsa=False), validation_models=2,
+        ipcs=(10,), grid_size=2, bias_classifier=TrainConfig(epochs=2, batch_size=128, dsa=False, model=_QUICK_MODEL)),
+    "paper": DebiasingConfig(
+        validation_datasets=(("colored_mnist", 0.01), ("colored_mnist", 0.05), ("bg_fmnist", 0.01),
+                             ("bg_fmnist", 0.05)),
+        ipcs=(10, 50), grid_size=2, validation_models=3,
+        bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False, model=_PAPER_MODEL)),
+}
+PROFILES = {name: replace(p, debiasing=_DEBIASING.get(name, p.debiasing)) for name, p in PROFILES.items()}
 
 
 def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:

@@ -1,0 +1,167 @@
+"""The training-time de-biasing objectives (LfF, DFA, SelecMix, JTT): their maths and that they learn."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import make_toy_dataset
+from ddlib.training.debiasing import (DFA, ERM, JTT, OTHER_LABEL, SAME_LABEL, LfF, SampleLossAverage, SelecMix,
+                                      generalized_cross_entropy, misclassified, relative_difficulty,
+                                      select_partners, swap_bias_features)
+from ddlib.training.loop import as_float
+from ddlib.training.objectives import TrainConfig, TrainingSetup
+from ddlib.models import ConvNetConfig
+
+
+def test_gce_matches_its_definition_and_gradient():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 3, 0, 2])
+    q = 0.7
+    loss = generalized_cross_entropy(logits, y, q)
+    p = torch.softmax(logits.detach(), 1)
+    p_y = p[torch.arange(6), y]
+    torch.testing.assert_close(loss.detach(), (1 - p_y ** q) / q)
+    loss.sum().backward()
+    # d/dz (1 − p_y^q)/q = p_y^q · (p − onehot(y)): the cross-entropy gradient scaled by p_y^q
+    expected = p_y.view(-1, 1) ** q * (p - F.one_hot(y, 4).double())
+    torch.testing.assert_close(logits.grad, expected)
+    with pytest.raises(ValueError, match="0 < q <= 1"):
+        generalized_cross_entropy(logits, y, 0.0)
+
+
+def test_lff_relative_difficulty_on_a_hand_made_loss_history():
+    labels = torch.tensor([0, 0, 1, 1])
+    ema = SampleLossAverage(labels, num_classes=2, alpha=0.7)
+    ema.update(torch.tensor([0, 1, 2, 3]), torch.tensor([1.0, 2.0, 4.0, 8.0]))  # first visit: the raw loss
+    torch.testing.assert_close(ema.values, torch.tensor([1.0, 2.0, 4.0, 8.0]))
+    ema.update(torch.tensor([0, 3]), torch.tensor([3.0, 0.0]))
+    torch.testing.assert_close(ema.values, torch.tensor([0.7 * 1 + 0.3 * 3, 2.0, 4.0, 0.7 * 8]))
+    # class maximum: class 0 → 2.0 (sample 1), class 1 → 5.6 (sample 3)
+    torch.testing.assert_close(ema.normalized(torch.tensor([0, 1, 2, 3])),
+                               torch.tensor([1.6 / 2.0, 1.0, 4.0 / 5.6, 1.0]))
+    # a sample seen for the first time later still stores its raw loss
+    late = SampleLossAverage(torch.tensor([0, 0]), 1)
+    late.update(torch.tensor([0]), torch.tensor([5.0]))
+    late.update(torch.tensor([1]), torch.tensor([2.0]))
+    torch.testing.assert_close(late.values, torch.tensor([5.0, 2.0]))
+    w = relative_difficulty(torch.tensor([1.0, 0.0, 0.5]), torch.tensor([0.0, 1.0, 0.5]))
+    torch.testing.assert_close(w, torch.tensor([1.0, 0.0, 0.5]), atol=1e-7, rtol=0)
+
+
+def test_dfa_swap_keeps_intrinsic_features_and_permutes_bias_features_with_their_labels():
+    z_i = torch.arange(8.0).view(4, 2)
+    z_b = 100 + torch.arange(12.0).view(4, 3)
+    y = torch.tensor([0, 1, 2, 3])
+    perm = torch.tensor([2, 0, 3, 1])
+    for_i, for_b, y_swap = swap_bias_features(z_i, z_b, y, perm)
+    for z in (for_i, for_b):
+        torch.testing.assert_close(z[:, :2], z_i)
+        torch.testing.assert_close(z[:, 2:], z_b[perm])
+    assert y_swap.tolist() == [2, 0, 3, 1]
+    assert y.tolist() == [0, 1, 2, 3]
+
+
+def test_selecmix_picks_least_similar_same_label_and_most_similar_other_label():
+    y = torch.tensor([0, 0, 0, 1, 1])
+    sim = torch.tensor([[1.0, 0.9, 0.1, 0.5, 0.8],
+                        [0.9, 1.0, 0.3, 0.7, 0.2],
+                        [0.1, 0.3, 1.0, 0.6, 0.4],
+                        [0.5, 0.7, 0.6, 1.0, 0.95],
+                        [0.8, 0.2, 0.4, 0.95, 1.0]])
+    assert select_partners(sim, y, SAME_LABEL).tolist() == [2, 2, 0, 4, 3]
+    assert select_partners(sim, y, OTHER_LABEL).tolist() == [4, 3, 3, 1, 0]
+    # no candidate: the sample is its own partner
+    assert select_partners(torch.ones(2, 2), torch.tensor([0, 1]), SAME_LABEL).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="pairing mode"):
+        select_partners(sim, y, "random")
+
+
+def _setup(dataset, epochs: int = 3, batch: int = 32) -> TrainingSetup:
+    config = TrainConfig(epochs=epochs, batch_size=batch, dsa=False,
+                         model=ConvNetConfig(depth=2, width=8, norm="instancenorm", pooling="avgpooling"))
+    return TrainingSetup(dataset, config, len(dataset.train), seed=0, device=torch.device("cpu"))
+
+
+def test_jtt_error_set_is_the_misclassified_indices():
+    ds = make_toy_dataset(n_per_class=20)
+    setup = _setup(ds, epochs=3)
+    labels = torch.from_numpy(ds.train.targets)
+    run = JTT(model="mlp", identification_epochs=1, upweight=5).start(setup, labels)
+    x_all = as_float(ds, torch.from_numpy(ds.train.images), setup.device)
+    expected = []
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))
+    for start in range(0, len(order), 16):
+        index = order[start:start + 16]
+        net = copy.deepcopy(run.phase1.net).eval()  # the prediction before this batch's update
+        with torch.no_grad():
+            expected.append(index[net(x_all[index]).argmax(1) != labels[index]])
+        run.step(x_all[index], labels[index], index)
+    run.end_epoch()
+    assert sorted(run.error_set.tolist()) == sorted(torch.cat(expected).tolist())
+    assert run.final is not None and run.model() is run.final.net
+    w = run.final.sample_weights
+    assert set(w[run.error_set].tolist()) <= {6.0} and (w == 1).sum() == len(labels) - len(run.error_set)
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    assert misclassified(logits, torch.tensor([0, 0, 1]), torch.tensor([7, 8, 9])).tolist() == [8, 9]
+
+
+@pytest.mark.parametrize("objective", [ERM(model="mlp", adam_lr=1e-3), LfF(model="mlp", adam_lr=1e-3),
+                                       LfF(model="convnet"), DFA(model="mlp", adam_lr=1e-3, swap_start=0.0),
+                                       DFA(model="convnet", swap_start=0.0),
+                                       SelecMix(model="mlp", adam_lr=1e-3),
+                                       SelecMix(model="convnet", a=0.1, b=1.0),
+                                       JTT(model="mlp", adam_lr=1e-3, identification_epochs=2)],
+                         ids=lambda o: f"{type(o).__name__}-{o.model}")
+def test_every_objective_lowers_its_loss_on_a_toy_set(objective):
+    ds = make_toy_dataset(n_per_class=12, size=12)  # small images: the ConvNet variants stay fast
+    setup = _setup(ds, epochs=20, batch=36)
+    labels = torch.from_numpy(ds.train.targets)
+    x = as_float(ds, torch.from_numpy(ds.train.images), setup.device)
+    index = torch.arange(len(labels))
+    run = objective.start(setup, labels)
+    if isinstance(objective, JTT):  # the final network starts after identification; judge it
+        for _ in range(2):
+            run.step(x, labels, index)
+            run.end_epoch()
+    losses = []
+    for _ in range(10):
+        losses.append(float(run.step(x, labels, index)))
+        run.end_epoch()
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+    model = run.model().eval()
+    assert model(x[:4]).shape == (4, ds.num_classes)
+
+
+def test_objectives_are_hashable_configs_and_reject_bad_settings():
+    assert hash(LfF()) == hash(LfF()) and LfF().cache_config() != LfF(q=0.5).cache_config()
+    assert {DFA(), SelecMix(), JTT(), ERM()}
+    with pytest.raises(ValueError, match="unknown model"):
+        LfF(model="resnet")
+    with pytest.raises(ValueError, match="identification_epochs"):
+        JTT(identification_epochs=5).start(_setup(make_toy_dataset(4), epochs=3), torch.zeros(12, dtype=torch.long))
+
+
+def test_holdout_is_stratified_and_conflicting_share_counts_untied_bias():
+    import numpy as np
+    from ddlib.experiments.training_time_debiasing import (aligned_bias_of_classes, estimated_conflicting_share,
+                                                           holdout_validation)
+    ds = make_toy_dataset(n_per_class=20)
+    dev = holdout_validation(ds, 0.25, seed=0)
+    assert len(dev.train) + len(dev.valid) == len(ds.train) and dev.fingerprint != ds.fingerprint
+    assert (~dev.valid.aligned).sum() >= 1 and (~dev.train.aligned).sum() >= 1
+    assert aligned_bias_of_classes(ds.train, 3).tolist() == [0, 1, 2]
+
+    class Fixed(torch.nn.Module):  # predicts bias attribute 0 for every image
+        def forward(self, x):
+            return torch.tensor([[1.0, 0.0, 0.0]]).expand(len(x), 3)
+    images = torch.from_numpy(ds.train.images[:6])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    share = estimated_conflicting_share(ds, Fixed(), images, labels, torch.device("cpu"))
+    assert share == pytest.approx(4 / 6)
+    assert np.isfinite(share)
