@@ -252,17 +252,6 @@ _KDE_METHODS = {
         surrogate_variants=_surrogate_variants(_PAPER_SURROGATE, epochs=(0.25, 5.0))),
 }
 PROFILES = {name: replace(p, kde_method=_KDE_METHODS.get(name, p.kde_method)) for name, p in PROFILES.items()}
-# The paper's headline cell at the paper's settings, for one GPU (``./reproduce.sh --headline``,
-# ddlib.tools.headline): Colored MNIST 5 %, IPC 50, the surrogate, vanilla DM and DM + KDE at
-# 20,000 iterations, 5 evaluation models × 1,000 epochs. The fast device path is on by default on
-# CUDA (device-resident DM, 5 models trained at once); precision stays fp32 until measured.
-PROFILES["headline"] = replace(
-    PROFILES["paper"], name="headline",
-    description="the paper's headline (Colored MNIST 5 %, IPC 50, DM vs DM + KDE) at the paper's settings, one GPU",
-    conflict_ratios=(0.05,), ipcs=(50,),
-    kde_method=replace(PROFILES["paper"].kde_method, conflict_ratio=0.05, ipcs=(50,), methods=("DM",)))
-
-
 # Notebook 04 per profile: CPU budgets for smoke/quick (the methods' own settings in paper).
 _DEBIASING = {
     "smoke": DebiasingConfig(
@@ -281,6 +270,15 @@ _DEBIASING = {
         bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False, model=_PAPER_MODEL)),
 }
 PROFILES = {name: replace(p, debiasing=_DEBIASING.get(name, p.debiasing)) for name, p in PROFILES.items()}
+# The paper's headline cell at the paper's settings, for one GPU (``./reproduce.sh --headline``,
+# ddlib.tools.headline): Colored MNIST 5 %, IPC 50, the surrogate, vanilla DM and DM + KDE at
+# 20,000 iterations, 5 evaluation models × 1,000 epochs. The fast device path is on by default on
+# CUDA (device-resident DM, 5 models trained at once); precision stays fp32 until measured.
+PROFILES["headline"] = replace(
+    PROFILES["paper"], name="headline",
+    description="the paper's headline (Colored MNIST 5 %, IPC 50, DM vs DM + KDE) at the paper's settings, one GPU",
+    conflict_ratios=(0.05,), ipcs=(50,),
+    kde_method=replace(PROFILES["paper"].kde_method, conflict_ratio=0.05, ipcs=(50,), methods=("DM",)))
 
 
 def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
