@@ -80,7 +80,9 @@ class KDEMethodConfig:
 
     surrogate: SurrogateConfig = SurrogateConfig()
     kde: KDEConfig = KDEConfig()
-    dm: DMConfig = DMConfig()  # DM settings for vanilla and re-weighted DM alike
+    dm: DMConfig = DMConfig()  # DM settings of the re-weighted runs
+    # Vanilla DM, the baseline, keeps the reference's image learning rate (1); everything else as ``dm``.
+    vanilla_dm_lr: float = 1.0
     conflict_ratio: float = 0.05
     ipcs: tuple[int, ...] = (1, 10, 50)
     methods: tuple[str, ...] = ("DM", "DC", "DSA", "MTT")
@@ -88,6 +90,11 @@ class KDEMethodConfig:
     surrogate_variants: tuple[SurrogateConfig, ...] = ()  # compared by weight diagnostics only
     diagnostic_batches: int = 20
     projection_samples: int = 3000
+
+    def dm_for(self, weighted: bool) -> DMConfig:
+        """The DM settings of a re-weighted run (``dm``) or of the vanilla baseline (``dm`` at the
+        reference's image learning rate ``vanilla_dm_lr``)."""
+        return self.dm if weighted else replace(self.dm, lr_img=self.vanilla_dm_lr)
 
 
 @dataclass(frozen=True)

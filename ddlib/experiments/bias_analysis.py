@@ -27,7 +27,7 @@ from ddlib.distill.synthetic import conflicting_share, init_from_real
 from ddlib.distill.registry import METHODS
 from ddlib.profiles import Profile
 from ddlib.reference import reported_accuracy
-from ddlib.training.evaluation import evaluate_full_data_cached, evaluate_synthetic_cached
+from ddlib.training.evaluation import evaluate_full_data_cached, evaluate_synthetic_cached, settings_for
 
 # Display name → registry key, for every method of ddlib.distill.registry (DM, DC, DSA, MTT).
 DISTILLERS: dict[str, str] = {spec.display_name: key for key, spec in METHODS.items()}
@@ -86,6 +86,7 @@ def run_bias_analysis(profile: Profile, dataset_name: str, conflict_ratios: Sequ
                     synthetic[(train_data, ratio, method, ipc)] = syn
                     result = evaluate_synthetic_cached(ds, syn, profile.evaluation, device, progress)
                     rows.append({**base, "method": method, "ipc": ipc, **result.row(),
+                                 "eval_lr": settings_for(syn, profile.evaluation).train.lr,
                                  "distill_seconds": syn.provenance.get("distill_seconds")})
     table = pd.DataFrame(rows)
     table["paper"] = [

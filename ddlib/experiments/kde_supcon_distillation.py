@@ -51,7 +51,8 @@ def distill_and_evaluate(method: str, dataset: BiasedDataset, ipc: int, config: 
     result = evaluate_synthetic_cached(dataset, syn, evaluation, device, progress=progress)
     label = "vanilla" if weighter is None else f"KDE σ²={weighter.config.sigma2:g} τ={weighter.config.tau:g} " \
                                                f"({weighter.config.scope})"
-    return Run(method_spec(method).display_name, ipc, label, syn, result, None if weighter is None else weighter.config)
+    return Run(method_spec(method).display_name, ipc, label, syn, result, None if weighter is None else weighter.config,
+               extra={"lr_img": getattr(config, "lr_img", None)})
 
 
 def main_table(runs: list[Run], dataset: BiasedDataset, conflict_ratio: float) -> pd.DataFrame:
@@ -61,7 +62,8 @@ def main_table(runs: list[Run], dataset: BiasedDataset, conflict_ratio: float) -
         name = r.method if r.kde is None else f"{r.method} + KDE/SupCon"
         paper = reported_accuracy(dataset.name, conflict_ratio, r.ipc, name)
         rows.append({"data set": dataset.display_name, "IPC": r.ipc, "method": name, **r.result.row(),
-                     "paper": paper, "weights": r.weights, "distill s": r.distill_seconds})
+                     "paper": paper, "weights": r.weights, "image lr": r.extra.get("lr_img"),
+                     "distill s": r.distill_seconds})
     table = pd.DataFrame(rows)
     vanilla = {(row["IPC"], row["method"]): row["acc"] for row in rows if "+" not in row["method"]}
     table["gain vs vanilla"] = [row["acc"] - vanilla.get((row["IPC"], row["method"].split(" + ")[0]), np.nan)

@@ -61,7 +61,7 @@ def run_headline(profile: Profile, device: torch.device, progress: bool = True,
     rows = []
     for method, weighted in METHODS:
         t = time.perf_counter()
-        syn = distill("dm", dataset, ipc, km.dm, weighter if weighted else None, device, progress)
+        syn = distill("dm", dataset, ipc, km.dm_for(weighted), weighter if weighted else None, device, progress)
         timings[f"{method}: distil"] = time.perf_counter() - t
         t = time.perf_counter()
         result = evaluate_synthetic_cached(dataset, syn, profile.evaluation, device, progress)

@@ -121,8 +121,10 @@ def cell_plan(profile: Profile, cell: Cell) -> CellPlan:
         evaluation = profile.evaluation
         options = profile.datasets.options_for(cell.dataset)
     else:
-        # notebook 02: DM runs with the method's own DM settings, the others with the profile's
-        config = method_config(key, K.dm if cell.method == "DM" else profile)
+        # notebook 02: DM runs with the method's own DM settings (its main table's vanilla baseline at the
+        # reference's image lr), the other methods with the profile's
+        dm = K.dm_for(cell.weights == "kde") if cell.group == "kde" else K.dm
+        config = method_config(key, dm if cell.method == "DM" else profile)
         evaluation = K.grid.evaluation if cell.group == "ablation" else profile.evaluation
         options = {}
     if cell.seed != config.seed:

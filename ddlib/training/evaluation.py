@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -178,9 +178,20 @@ def synthetic_fingerprint(syn: SyntheticSet) -> str:
     return tensor_digest(syn.images, syn.labels)
 
 
+def settings_for(syn: SyntheticSet, settings: EvalSettings) -> EvalSettings:
+    """The evaluation settings a synthetic set is judged with: ``settings``, except that an MTT set is
+    trained with the student step size learned with it (the MTT reference's protocol), not the fixed lr."""
+    learned = syn.provenance.get("final_syn_lr") if syn.method == "MTT" else None
+    if learned is None:
+        return settings
+    return replace(settings, train=replace(settings.train, lr=float(learned)))
+
+
 def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, settings: EvalSettings,
                               device: torch.device, progress: bool = True) -> EvalResult:
-    """:func:`evaluate_images` on a synthetic set, cached by (data set, synthetic content, settings)."""
+    """:func:`evaluate_images` on a synthetic set, cached by (data set, synthetic content, settings);
+    MTT sets with their learned step size (:func:`settings_for`)."""
+    settings = settings_for(syn, settings)
     artifact = ArtifactDir("evaluations/synthetic", {"dataset": dataset.fingerprint,
                                                      "synthetic": synthetic_fingerprint(syn),
                                                      **_settings_key(settings), "format": 2})
