@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from ddlib.core import cache as cache_module
-from ddlib.core.cache import ArtifactDir, CacheError, ChecksumError, folder_content_digest, read_checked, \
+from ddlib.core.cache import CacheError, ChecksumError, folder_content_digest, read_checked, \
     write_checked
 from ddlib.distill import DMConfig, FixedWeights, distill_dm
 from ddlib.distill.registry import distill
