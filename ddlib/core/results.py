@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from ddlib.core.cache import _jsonable, atomic_write, atomic_write_json
+from ddlib.core.paths import portable
 from ddlib.core.plots import figures_dir, repo_root
 
 
@@ -72,12 +73,24 @@ def run_provenance(profile: Any, device: torch.device, **extra: Any) -> dict[str
 
 
 def save_table(table: pd.DataFrame, name: str, profile_name: str, provenance: dict[str, Any]) -> Path:
-    """Write ``figures/<profile>/<name>.csv`` and ``<name>.provenance.json``; return the CSV path."""
+    """Write ``figures/<profile>/<name>.csv`` and ``<name>.provenance.json``; return the CSV path.
+
+    Paths of this machine in either (data roots, the cache) are written relative to their root
+    (:func:`ddlib.core.paths.portable`): the files are committed and read elsewhere."""
     folder = figures_dir(profile_name)
     path = folder / f"{name}.csv"
+    text_columns = [c for c in table.columns
+                    if pd.api.types.is_object_dtype(table[c]) or pd.api.types.is_string_dtype(table[c])]
+    table = table.assign(**{c: table[c].map(portable) for c in text_columns}) if text_columns else table
     atomic_write(path, lambda p: table.to_csv(p, index=False))
-    atomic_write_json(folder / f"{name}.provenance.json", _jsonable(provenance))
+    atomic_write_json(folder / f"{name}.provenance.json", portable(_jsonable(provenance)))
     return path
+
+
+def skipped_note(name: str, error: Exception) -> str:
+    """The markdown a notebook shows for a data set whose source is missing (never a silent skip);
+    machine paths in the message are written relative to their root."""
+    return f"**{name} skipped: its raw data is not available here.**\n\n```\n{portable(str(error))}\n```"
 
 
 def styled(table: pd.DataFrame, precision: int = 1):

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ddlib.core.paths import portable
+
 from ddlib.datasets.base import BiasedDataset, BiasedSplit
 from ddlib.datasets.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt_images
 
@@ -113,4 +115,4 @@ def provenance_table(datasets: list[BiasedDataset]) -> pd.DataFrame:
         rows.append({"data set": ds.display_name, "source": raw.get("source", "—"),
                      "checksum (sha256)": str(checksum)[:16] + "…" if checksum != "—" else "—",
                      "cache key": ds.fingerprint, "construction": ", ".join(f"{k}={v}" for k, v in params.items())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(portable(rows))
