@@ -253,7 +253,7 @@ for nb in "${NOTEBOOKS[@]}"; do
     # The profile reaches the notebook through $DDLIB_PROFILE, not an injected parameter cell, so the
     # executed notebooks can be committed and nbval can rerun them in another profile. The runner
     # prints each cell, the elapsed time (and the last run's) and the progress of long steps.
-    "$PY" -m ddlib.tools.run_notebook "$nb" "$out" --cwd notebooks 2>&1 | grep -v "Kernel is running over TCP"
+    "$PY" -m ddlib.tools.run_notebook "$nb" "$out" --cwd notebooks 2>&1 | grep --line-buffered -v "Kernel is running over TCP"
     rc=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     if [[ $rc -ne 0 ]]; then
@@ -286,6 +286,9 @@ done
 echo
 echo "==> summary (profile $PROFILE)"
 for line in "${SUMMARY[@]}"; do echo "  $line"; done
+# the same lines, for `python -m ddlib.tools.report --run-times` (the README's run-time table)
+printf '%s\n' "profile $PROFILE" "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "${SUMMARY[@]}" > "$RUN_DIR/summary.txt"
 echo "  executed notebooks: $RUN_DIR/"
 echo "  figures and tables: figures/$PROFILE/"
 [[ $IN_PLACE -eq 1 ]] && echo "  committed notebooks refreshed in notebooks/"

@@ -91,3 +91,12 @@ def test_provenance_says_when_the_code_differs_from_the_commit(tmp_path, monkeyp
     (tmp_path / "ddlib" / "m.py").write_text("x = 2\n")
     assert results.git_code_changed() is True
     assert results.run_provenance(PROFILES["smoke"], "cpu")["uncommitted_code_changes"] is True
+
+
+def test_run_times_table_reads_the_reproduce_summary():
+    from ddlib.tools.report import run_times_table
+    table, meta = run_times_table("profile quick\ncommit abc1234\n  00_datasets.ipynb   98s  ok\n"
+                                  "  01_bias_analysis.ipynb   2118s  ok\n  executed notebooks: runs/x/\n")
+    assert meta == {"profile": "quick", "commit": "abc1234"}
+    assert table["seconds"].tolist() == [98, 2118, 2216]
+    assert table["notebook"].iloc[-1] == "all notebooks" and table["status"].iloc[-1] == "ok"

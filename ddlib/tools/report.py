@@ -2,6 +2,7 @@
 
     python -m ddlib.tools.report --profile quick            # print the markdown
     python -m ddlib.tools.report --profile quick --update-readme
+    python -m ddlib.tools.report --run-times runs/<dir>/summary.txt --note "empty cache, 2 CPU cores"
 
 Every number comes from ``figures/<profile>/*.csv`` written by an executed notebook, with the
 paper's number (``ddlib/reference.py``) in its own column where the paper reports one. The README
@@ -72,7 +73,52 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
      {"scope": "scope", "acc": "accuracy %", "weight on conflicting": "weight on conflicting", "ESS": "ESS"}),
     ("02_runtime_overhead", "Runtime overhead of the method (notebook 02)",
      {"step": "step", "seconds": "seconds", "% of vanilla distillation": "% of vanilla distillation"}),
+    ("04_full_data_validation", "Training-time de-biasing on the full biased data (notebook 04, § 1)",
+     {"data set": "data set", "method": "method", "model": "model", "epochs": "epochs", "n_models": "models",
+      "acc": "accuracy %", "acc ±95%": "± 95 %", "aligned": "aligned %", "conflicting": "conflicting %",
+      "gain vs ERM": "gain vs ERM"}),
+    ("04_synthetic_debiasing", "Training-time de-biasing on DM synthetic sets (notebook 04, § 2)",
+     {"data set": "data set", "IPC": "IPC", "synthetic set": "synthetic set", "training": "trained with",
+      "settings": "settings (chosen on held-out data)", "acc": "accuracy %", "acc ±95%": "± 95 %",
+      "aligned": "aligned %", "conflicting": "conflicting %", "paper": "paper %"}),
+    ("04_conflicting_share",
+     "Bias-conflicting share of the sets, estimated by a bias-attribute classifier (notebook 04, § 3)",
+     {"data set": "data set", "set": "set", "estimated conflicting %": "estimated conflicting %",
+      "true conflicting %": "true conflicting %"}),
+    ("run_times", "Run time of the whole quick job (`./reproduce.sh`)",
+     {"notebook": "notebook", "seconds": "seconds", "minutes": "minutes", "status": "status"}),
 ]
+
+
+def run_times_table(summary_text: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The per-notebook lines of ``reproduce.sh``'s summary (``<name>  <seconds>s  ok``) as a table with
+    a total row, and what the summary says about the run (``profile``, ``commit``)."""
+    rows, meta = [], {}
+    for line in summary_text.splitlines():
+        m = re.match(r"\s*(\S+\.ipynb)\s+(\d+)s\s+(\w+)\s*$", line)
+        if m:
+            rows.append({"notebook": m.group(1), "seconds": int(m.group(2)), "status": m.group(3)})
+            continue
+        m = re.match(r"\s*(profile|commit)\s+(\S+)\s*$", line)
+        if m:
+            meta[m.group(1)] = m.group(2)
+    if not rows:
+        raise SystemExit("no '<notebook>.ipynb <seconds>s <status>' lines found in the summary")
+    table = pd.DataFrame(rows)
+    total = {"notebook": "all notebooks", "seconds": int(table["seconds"].sum()),
+             "status": "ok" if (table["status"] == "ok").all() else "failed"}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    table["minutes"] = (table["seconds"] / 60).round(1)
+    return table, meta
+
+
+def record_run_times(summary: Path, profile: str | None, note: str) -> Path:
+    """Write ``figures/<profile>/run_times.csv`` (+ provenance) from a ``reproduce.sh`` summary."""
+    from ddlib.core.results import save_table
+    table, meta = run_times_table(summary.read_text())
+    profile = profile or meta.get("profile") or "quick"
+    return save_table(table, "run_times", profile, {"summary": summary.name, "run_commit": meta.get("commit"),
+                                                    "note": note})
 
 
 def results_markdown(profile: str) -> str:
@@ -109,13 +155,18 @@ def update_readme(profile: str) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--profile", default=None, help="default: quick (for --run-times: the summary's profile)")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--run-times", type=Path,
+                        help="record a reproduce.sh summary as figures/<profile>/run_times.csv")
+    parser.add_argument("--note", default="", help="with --run-times: how the run was made (cache, machine)")
     args = parser.parse_args(argv)
-    if args.update_readme:
-        print(f"updated {update_readme(args.profile)}")
+    if args.run_times:
+        print(f"wrote {record_run_times(args.run_times, args.profile, args.note)}")
+    elif args.update_readme:
+        print(f"updated {update_readme(args.profile or 'quick')}")
     else:
-        print(results_markdown(args.profile))
+        print(results_markdown(args.profile or "quick"))
 
 
 if __name__ == "__main__":
