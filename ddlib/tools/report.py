@@ -43,6 +43,8 @@ def _provenance_line(csv: Path) -> str:
     if not prov_path.exists():
         return ""
     prov = json.loads(prov_path.read_text())
+    if "run_commit" in prov:  # a run-time table recorded from a reproduce.sh summary
+        return f"*From the summary of `./reproduce.sh` at commit {prov['run_commit']}: {prov.get('note', '')}.*"
     commit = (prov.get("git_commit") or "?")[:8] + (" + uncommitted changes" if prov.get("uncommitted_code_changes")
                                                     else "")
     return f"*Written {prov.get('written', '?')} on {prov.get('device', '?')}, commit {commit}, torch {prov.get('torch', '?')}.*"
