@@ -100,3 +100,15 @@ def test_run_times_table_reads_the_reproduce_summary():
     assert meta == {"profile": "quick", "commit": "abc1234"}
     assert table["seconds"].tolist() == [98, 2118, 2216]
     assert table["notebook"].iloc[-1] == "all notebooks" and table["status"].iloc[-1] == "ok"
+
+
+def test_synthetic_debiasing_reading_names_the_best_method_and_compares_intervals():
+    import pandas as pd
+    from ddlib.tools.report import synthetic_debiasing_reading
+    rows = [("DM", "ERM", 25.0, 2.0), ("DM", "LfF", 21.0, 2.0), ("DM", "JTT", 27.0, 1.0), ("DM + KDE", "ERM", 80.0, 3.0)]
+    df = pd.DataFrame([{"data set": "CM", "IPC": 10, "synthetic set": s, "training": m, "acc": a, "acc ±95%": h}
+                       for s, m, a, h in rows])
+    text = synthetic_debiasing_reading(df)
+    assert "JTT, reaches 27.0 %" in text and "ERM's 25.0 %" in text and "80.0 % (beyond both" in text
+    wide = df.assign(**{"acc ±95%": 40.0})
+    assert "(not beyond both" in synthetic_debiasing_reading(wide)

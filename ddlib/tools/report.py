@@ -140,8 +140,31 @@ def results_markdown(profile: str) -> str:
         cols = {k: v for k, v in cols.items() if k in df.columns}
         if "{title}" in title:
             title = title.format(title=df["title"].iloc[0] if "title" in df else stem)
-        parts.append(f"#### {title}\n\n{markdown_table(df, cols)}\n\n{_provenance_line(csv)}")
+        reading = READINGS[stem](df) if stem in READINGS else ""
+        parts.append(f"#### {title}\n\n{markdown_table(df, cols)}\n\n{reading}{_provenance_line(csv)}")
     return "\n\n".join(parts)
+
+
+def synthetic_debiasing_reading(df: pd.DataFrame) -> str:
+    """One computed sentence per (data set, IPC) of notebook 04's § 2: the best training-time method on the
+    DM set beside ERM on it and beside DM + KDE trained with ERM (the intervals decide the wording)."""
+    lines = []
+    for (name, ipc), rows in df.groupby(["data set", "IPC"], sort=False):
+        dm = rows[rows["synthetic set"] == "DM"]
+        kde = rows[(rows["synthetic set"] == "DM + KDE") & (rows["training"] == "ERM")]
+        if dm.empty or kde.empty:
+            continue
+        erm = dm[dm["training"] == "ERM"].iloc[0]
+        best = dm[dm["training"] != "ERM"].sort_values("acc").iloc[-1] if len(dm) > 1 else erm
+        k = kde.iloc[0]
+        beyond = k["acc"] - k["acc ±95%"] > best["acc"] + best["acc ±95%"]
+        lines.append(f"*Reading ({name}, IPC {ipc}):* on the DM set the best training-time method, {best['training']}, "
+                     f"reaches {best['acc']:.1f} % against ERM's {erm['acc']:.1f} %; DM + KDE trained with plain ERM "
+                     f"reaches {k['acc']:.1f} % ({'beyond' if beyond else 'not beyond'} both 95 % intervals).")
+    return "".join(f"{line}\n\n" for line in lines)
+
+
+READINGS = {"04_synthetic_debiasing": synthetic_debiasing_reading}
 
 
 def update_readme(profile: str) -> Path:
