@@ -73,7 +73,10 @@ def _start_fake_run(tmp_path):
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_PIDS": str(pids)}
     proc = subprocess.Popen(["bash", str(SCRIPT), "--no-install", "--profile", "smoke", "--only", "00",
                              "--run-dir", str(tmp_path / "run")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # as in a terminal: a runner that started us in the background (nohup, CI
+                            # harnesses) leaves SIGINT ignored, and bash cannot trap a signal ignored at entry
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert _wait_for(lambda: (pids / "kernel").exists(), 30), proc.stderr
     time.sleep(1.5)  # let the watchdog take a snapshot of the tree
     return proc, int((pids / "papermill").read_text()), int((pids / "kernel").read_text())
