@@ -85,6 +85,21 @@ def tiny_dataset(classes: int = 3, per_class: int = 24, size: int = 16, seed: in
     return make_toy_dataset(n_per_class=per_class, num_classes=classes, size=size, seed=seed)
 
 
+def crash_dm_after(monkeypatch, calls: int):
+    """Make DM's loss raise KeyboardInterrupt (as Ctrl-C would) once it has run ``calls`` times; returns
+    the function that puts the real loss back."""
+    import ddlib.distill.dm as dm_module
+    real_loss, seen = dm_module.dm_loss, {"n": 0}
+
+    def crashing_loss(*args, **kwargs):
+        seen["n"] += 1
+        if seen["n"] > calls:
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+    monkeypatch.setattr(dm_module, "dm_loss", crashing_loss)
+    return lambda: monkeypatch.setattr(dm_module, "dm_loss", real_loss)
+
+
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
     """A fresh, empty artifact cache for one test."""

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from conftest import crash_dm_after
 from ddlib.augment import DSA
 from ddlib.distill import DMConfig, FixedWeights, UniformWeights, distill_dm, dm_loss, dm_loss_per_class
 from ddlib.distill.synthetic import check_ipc
@@ -80,20 +81,10 @@ def test_resume_from_checkpoint_gives_the_same_result(toy_dataset, tmp_path, mon
     cfg = DMConfig(iterations=20, batch_real=8, model=TINY, checkpoint_every=10)
     straight = distill_dm(toy_dataset, 1, cfg, use_cache=False, progress=False)
     # simulate an interruption: run to iteration 10 (checkpoint written), then crash
-    import ddlib.distill.dm as dm_module
-    real_loss = dm_module.dm_loss
-    calls = {"n": 0}
-
-    def crashing_loss(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 12:
-            raise KeyboardInterrupt
-        return real_loss(*args, **kwargs)
-
-    monkeypatch.setattr(dm_module, "dm_loss", crashing_loss)
+    restore = crash_dm_after(monkeypatch, 12)
     with pytest.raises(KeyboardInterrupt):
         distill_dm(toy_dataset, 1, cfg, progress=False)
-    monkeypatch.setattr(dm_module, "dm_loss", real_loss)
+    restore()
     resumed = distill_dm(toy_dataset, 1, cfg, progress=False)
     assert torch.allclose(resumed.images, straight.images, atol=1e-6)
     # and the finished set now comes from the cache

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import crash_dm_after
 from ddlib.core import cache as cache_module
 from ddlib.core.cache import CacheError, ChecksumError, folder_content_digest, read_checked, \
     write_checked
@@ -66,18 +67,10 @@ def test_an_image_folder_digest_follows_the_bytes(isolated_cache, tmp_path):
 # -- 2./3. checkpoints: checksummed, restored all or nothing -----------------------------------------
 def _interrupted_run(toy_dataset, monkeypatch):
     """Run DM until just after its first checkpoint, then crash (as Ctrl-C would)."""
-    import ddlib.distill.dm as dm_module
-    real_loss, calls = dm_module.dm_loss, {"n": 0}
-
-    def crashing_loss(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 4:
-            raise KeyboardInterrupt
-        return real_loss(*args, **kwargs)
-    monkeypatch.setattr(dm_module, "dm_loss", crashing_loss)
+    restore = crash_dm_after(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         distill_dm(toy_dataset, 1, CFG, progress=False)
-    monkeypatch.setattr(dm_module, "dm_loss", real_loss)
+    restore()
     checkpoints = list(cache_module.cache_root().glob("synthetic/dm/*/checkpoint.pt"))
     assert len(checkpoints) == 1
     return checkpoints[0]
