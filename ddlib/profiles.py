@@ -55,23 +55,27 @@ class DatasetsConfig:
 class BiasAnalysisConfig:
     """Notebook 01: the data sets and methods of the bias analysis (ratios and IPCs: the profile's).
 
-    Data sets are built as ``Profile.datasets`` says (slices in ``smoke``, full sets otherwise)."""
+    Data sets are built as ``Profile.datasets`` says (slices in ``smoke``, full sets otherwise).
+    Every distilled set is compared with IPC random real images per class (what the small set size
+    alone does) and with the full data; ``unbiased_data`` also distils the unbiased variant of each
+    data set, as context (accuracy without the bias)."""
 
     datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq")
     methods: tuple[str, ...] = ("DC", "DSA", "DM", "MTT")
-    # Also evaluate IPC random real images per class: is a loss of accuracy due to distillation or
-    # to the small set size alone?
-    random_real_baseline: bool = True
+    unbiased_data: bool = True
 
 
 @dataclass(frozen=True)
-class KDEGridConfig:
-    """The kernel variance × temperature ablation of notebook 02 (DM + KDE on Colored MNIST)."""
+class SelectionConfig:
+    """What notebook 02 chooses on the *validation* split, per data set, before any test accuracy is
+    read: the kernel variance σ² × temperature τ of DM + KDE, then the re-weighted run's image
+    learning rate at the chosen (σ², τ). Each candidate is distilled at the first seed and judged
+    by ``models`` evaluation models on the validation split."""
 
-    sigma2s: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
-    taus: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
-    ipc: int = 50
-    evaluation: EvalSettings = EvalSettings(TrainConfig(), n_models=5)
+    sigma2s: tuple[float, ...] = (0.1, 1.0)
+    taus: tuple[float, ...] = (0.1, 0.01)
+    lr_imgs: tuple[float, ...] = (1.0, 10.0)
+    models: int = 1
 
 
 @dataclass(frozen=True)
@@ -79,15 +83,23 @@ class KDEMethodConfig:
     """The paper's method (notebook 02): the surrogate, the KDE weights and what they are run on."""
 
     surrogate: SurrogateConfig = SurrogateConfig()
-    kde: KDEConfig = KDEConfig()
-    dm: DMConfig = DMConfig()  # DM settings of the re-weighted runs
+    kde: KDEConfig = KDEConfig()   # the default before selection (and where a data set has no grid)
+    dm: DMConfig = DMConfig()  # DM settings of the re-weighted runs (its image lr: the selection's default)
     # Vanilla DM, the baseline, keeps the reference's image learning rate (1); everything else as ``dm``.
     vanilla_dm_lr: float = 1.0
     conflict_ratio: float = 0.05
     ipcs: tuple[int, ...] = (1, 10, 50)
+    # The main table: data sets × methods × {vanilla, KDE/SupCon}; the competitors run with
+    # ``competitor_methods`` only (all three re-weight DM's real side like KDE does).
+    datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq")
     methods: tuple[str, ...] = ("DM", "DC", "DSA", "MTT")
-    grid: KDEGridConfig = KDEGridConfig()
-    surrogate_variants: tuple[SurrogateConfig, ...] = ()  # compared by weight diagnostics only
+    competitors: tuple[str, ...] = ("group-balanced", "error set", "conflicting only")
+    competitor_methods: tuple[str, ...] = ("DM",)
+    selection: SelectionConfig = SelectionConfig()
+    # error-set weights (JTT's idea): a briefly trained ERM network's misclassified training samples
+    # weigh ``error_set_upweight`` times as much (the ERM network: ``error_set``)
+    error_set: EvalSettings = EvalSettings(TrainConfig(epochs=1, batch_size=256, dsa=False), n_models=1)
+    error_set_upweight: float = 20.0
     diagnostic_batches: int = 20
     projection_samples: int = 3000
 
@@ -132,7 +144,10 @@ class Profile:
     full_data: FullDataSettings   # "no distillation": networks trained on the training set itself
     conflict_ratios: tuple[float, ...]
     ipcs: tuple[int, ...]
-    seed: int = 0
+    seed: int = 0  # of the data sets' construction (colour jitter, corruptions)
+    # Distillation seeds of every headline cell: each seed is one independent replicate (its own
+    # initial images, batches, networks and evaluation models); intervals are over seeds.
+    seeds: tuple[int, ...] = (0,)
     datasets: DatasetsConfig = DatasetsConfig()
     # Gradient matching (DC; DSA = the same with dsa=True) and trajectory matching.
     dc: DCConfig = DCConfig()
@@ -172,6 +187,7 @@ PROFILES: dict[str, Profile] = {
                                 grid_per_class=2),
         conflict_ratios=(0.05,),
         ipcs=(1,),
+        analysis=BiasAnalysisConfig(methods=("DSA", "DM", "MTT"), unbiased_data=False),
         dc=DCConfig(iterations=2, loops=((1, 1, 1), (10, 2, 2), (50, 2, 1)), batch_real=16, model=_SMOKE_MODEL,
                     checkpoint_every=0),
         mtt=MTTConfig(iterations=3, schedules=_schedules(2, 1, (1, 1, 1)), model=_SMOKE_MODEL,
@@ -212,6 +228,7 @@ PROFILES: dict[str, Profile] = {
                                                 n_models=3)),
         conflict_ratios=(0.005, 0.01, 0.02, 0.05),
         ipcs=(1, 10, 50),
+        seeds=(0, 1, 2, 3, 4),
         dc=DCConfig(iterations=1000, loops=REFERENCE_LOOPS, batch_real=256, model=_PAPER_MODEL, checkpoint_every=50),
         # checkpoint_steps: the memory strategy that fits CIFAR-10 IPC 50 on one 80 GB GPU (mtt.py).
         mtt=MTTConfig(iterations=5000, schedules=PAPER_SCHEDULES, model=_PAPER_MODEL,
@@ -221,42 +238,34 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-# The method's settings per profile (notebook 02). Defaults chosen by measurement, see notebook 02's last section.
-def _surrogate_variants(base: SurrogateConfig, epochs: tuple[float, ...] = ()) -> tuple[SurrogateConfig, ...]:
-    """The surrogate ablation: colour-free and no augmentation, ERM, and other training lengths."""
-    return (replace(base, augment="geometric"), replace(base, augment="none"),
-            replace(base, objective="erm", embedding="encoder"),
-            *(replace(base, epochs=e) for e in epochs))
-
-
+# The method's settings per profile (notebook 02). σ², τ and the re-weighted image lr are chosen per
+# data set on the validation split by notebook 02 (``selection``); ``kde`` and ``dm.lr_img`` are
+# only the starting point.
 _SMOKE_SURROGATE = SurrogateConfig(epochs=1, max_samples=512, batch_size=64, projection_dim=32, model=_SMOKE_MODEL)
 # A briefly trained SupCon surrogate (one epoch on 20,000 images): still biased, so it isolates the
-# conflicting samples (measured in notebook 02's surrogate-variant table).
+# conflicting samples.
 _QUICK_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=_QUICK_MODEL)
 _PAPER_SURROGATE = SurrogateConfig(epochs=1, max_samples=20_000, model=ConvNetConfig(width=64))
 _KDE_METHODS = {
     "smoke": KDEMethodConfig(
-        surrogate=_SMOKE_SURROGATE, dm=PROFILES["smoke"].dm, ipcs=(1,), methods=("DM", "DSA", "MTT"),
-        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(0.1, 1.0), ipc=1, evaluation=PROFILES["smoke"].evaluation),
-        surrogate_variants=(replace(_SMOKE_SURROGATE, augment="geometric"),),
+        surrogate=_SMOKE_SURROGATE, dm=PROFILES["smoke"].dm, ipcs=(1,), datasets=("colored_mnist",),
+        methods=("DM", "DSA", "MTT"),
+        selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1,), lr_imgs=(1.0,)),
+        error_set=EvalSettings(TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL), n_models=1),
         diagnostic_batches=2, projection_samples=300),
     "quick": KDEMethodConfig(
         surrogate=_QUICK_SURROGATE,
-        # lr_img 10: measured at IPC 10, 400 iterations: vanilla DM 22.9 % (lr 1) vs 22.7 % (lr 10), DM + KDE
-        # 70.9 % (lr 1) vs 85.9 % (lr 10): images initialised from bias-aligned real ones must move far.
-        # 150 iterations: at lr 10, DM + KDE reached 87.0 % after 150 iterations vs 85.8 % after 300.
-        dm=replace(PROFILES["quick"].dm, lr_img=10.0, iterations=150),
-        ipcs=(10,), methods=("DM",),
-        grid=KDEGridConfig(sigma2s=(0.1, 1.0), taus=(1.0, 0.1, 0.01), ipc=10,
-                           evaluation=replace(PROFILES["quick"].evaluation, n_models=1)),
-        surrogate_variants=_surrogate_variants(_QUICK_SURROGATE),
+        dm=replace(PROFILES["quick"].dm, lr_img=10.0),
+        ipcs=(10,), datasets=("colored_mnist", "bg_fmnist", "corrupted_cifar10"), methods=("DM", "DSA", "MTT"),
+        selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1, 0.01), lr_imgs=(1.0, 10.0)),
+        error_set=EvalSettings(TrainConfig(epochs=1, batch_size=256, dsa=False, model=_QUICK_MODEL), n_models=1),
         diagnostic_batches=20, projection_samples=3000),
     "paper": KDEMethodConfig(
         surrogate=_PAPER_SURROGATE,
         dm=replace(PROFILES["paper"].dm, lr_img=10.0),
-        ipcs=(1, 10, 50), methods=("DM", "DC", "DSA", "MTT"),
-        grid=KDEGridConfig(ipc=50, evaluation=PROFILES["paper"].evaluation),
-        surrogate_variants=_surrogate_variants(_PAPER_SURROGATE, epochs=(0.25, 5.0))),
+        ipcs=(1, 10, 50), methods=("DM", "DC", "DSA", "MTT"), competitor_methods=("DM", "DSA", "MTT"),
+        selection=SelectionConfig(sigma2s=(0.01, 0.1, 1.0), taus=(1.0, 0.1, 0.01), lr_imgs=(1.0, 10.0), models=3),
+        error_set=EvalSettings(TrainConfig(epochs=2, batch_size=256, dsa=False, model=_PAPER_MODEL), n_models=1)),
 }
 PROFILES = {name: replace(p, kde_method=_KDE_METHODS.get(name, p.kde_method)) for name, p in PROFILES.items()}
 # Notebook 04 per profile: CPU budgets for smoke/quick (the methods' own settings in paper).
