@@ -9,8 +9,9 @@ aligned), like LfF.
 Splits: the training split is all 60,000 MNIST training images (LfF's exact conflicting counts,
 e.g. 3,000 at 5 %). The validation split is a stratified, deterministic 20 % of MNIST's *test*
 images (per class ``round(0.2 · n_c)`` evenly spaced images in data-set order, i.e. about every 5th;
-2,000 images; :mod:`.validation`), the test split the other 80 % (8,000). Both are built with the test protocol (colours uniform over the
-ten, 10 % aligned), each with its own random stream for the colour jitter.
+2,000 images; :mod:`.validation`), the test split the other 80 % (8,000). Both are built with the
+test protocol (colours uniform over the ten, 10 % aligned), each with its own random stream for the
+colour jitter.
 """
 
 from __future__ import annotations

@@ -56,4 +56,4 @@ def split_provenance(source: str, valid_index: np.ndarray, test_index: np.ndarra
     """What a build records about its validation split: where the images come from and how many."""
     return {"valid_source": f"{source}: a stratified {100 * fraction:g} % of every class of the (sliced) source test "
                             f"split, evenly spaced in data-set order (ddlib.datasets.validation)",
-            "valid_fraction": fraction, "valid_count": int(len(valid_index)), "test_count": int(len(test_index))}
+            "valid_fraction": fraction, "valid_count": len(valid_index), "test_count": len(test_index)}
