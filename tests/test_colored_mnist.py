@@ -50,11 +50,14 @@ def test_jitter_is_per_image_and_clamped():
 
 @pytest.mark.data
 def test_full_colored_mnist_counts_and_flags(cmnist):
-    assert len(cmnist.train) == 60_000 and len(cmnist.test) == 10_000
+    # training: all 60,000 MNIST training images; validation + test: MNIST's 10,000 test images, 20 / 80 %
+    assert (len(cmnist.train), len(cmnist.valid), len(cmnist.test)) == (60_000, 2_000, 8_000)
     assert cmnist.train.conflicting_count == 3000
     assert np.array_equal(cmnist.train.aligned, cmnist.train.bias == cmnist.train.targets)
-    # test colours uniform: 10 % aligned, each attribute equally represented per class
-    assert abs(cmnist.test.aligned.mean() - 0.1) < 0.002
+    # validation and test colours uniform: 10 % aligned, each attribute equally represented per class
+    for split in (cmnist.valid, cmnist.test):
+        assert np.array_equal(split.aligned, split.bias == split.targets)
+        assert abs(split.aligned.mean() - 0.1) < 0.002
     assert cmnist.train.images.shape[1:] == (3, 28, 28) and cmnist.train.images.dtype == np.uint8
 
 
@@ -78,6 +81,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, monkeypatch):
     b = require_data(load_dataset, "colored_mnist", 0.01, seed=1)
     c = require_data(load_dataset, "colored_mnist", 0.01, seed=2)
     assert np.array_equal(a.train.images, b.train.images) and np.array_equal(a.test.images, b.test.images)
+    assert np.array_equal(a.valid.images, b.valid.images) and np.array_equal(a.valid.bias, b.valid.bias)
     assert not np.array_equal(a.train.images, c.train.images)
     assert np.array_equal(a.train.bias, c.train.bias)  # the assignment is deterministic, only jitter differs
 

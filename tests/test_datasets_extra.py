@@ -208,14 +208,16 @@ def test_fashion_mnist_counts_per_ratio(ratio, expected):
 @pytest.mark.parametrize("ratio, expected", [(0.005, 300), (0.01, 600), (0.02, 1200), (0.05, 3000)])
 def test_bg_fmnist_full_build_has_exact_counts(ratio, expected):
     ds = require_data(load_dataset, "bg_fmnist", ratio)
-    assert len(ds.train) == 60_000 and len(ds.test) == 10_000
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (60_000, 2_000, 8_000)
     assert ds.train.conflicting_count == expected
     table = ds.train.count_table(10, 10)
     assert (np.diag(table) == 6000 - expected // 10).all()
     assert (table.sum(axis=0) - np.diag(table)).sum() == expected
     check_flags(ds.train, 10)
+    check_flags(ds.valid, 10)
     check_flags(ds.test, 10)
-    assert (ds.test.count_table(10, 10) == 100).all()  # test backgrounds uniform: 1000 per class / 10
+    assert (ds.test.count_table(10, 10) == 80).all()  # test backgrounds uniform: 800 per class / 10
+    assert (ds.valid.count_table(10, 10) == 20).all()  # validation too: 200 per class / 10
     assert ds.train.images.shape[1:] == (3, 28, 28)
 
 
@@ -237,11 +239,13 @@ def test_bg_fmnist_same_seed_same_bytes_without_the_cache(tmp_path, monkeypatch)
 def test_corrupted_cifar10_slice_has_exact_counts(ratio, per_class_conflicts):
     ds = require_data(load_dataset, "corrupted_cifar10", ratio, severity=5, train_per_class=200,
                       test_per_class=50)
-    assert len(ds.train) == 2000 and len(ds.test) == 500
+    # test_per_class slices the source test split first, then 20 % of it becomes the validation split
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (2000, 100, 400)
     assert ds.train.conflicting_count == 10 * per_class_conflicts
     assert (np.diag(ds.train.count_table(10, 10)) == 200 - per_class_conflicts).all()
-    assert (ds.test.count_table(10, 10) == 5).all()
+    assert (ds.test.count_table(10, 10) == 4).all() and (ds.valid.count_table(10, 10) == 1).all()
     check_flags(ds.train, 10)
+    check_flags(ds.valid, 10)
     check_flags(ds.test, 10)
     assert ds.train.images.shape[1:] == (3, 32, 32)
     if ds.provenance["cifar10"].get("jpeg_copy"):

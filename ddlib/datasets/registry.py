@@ -60,6 +60,11 @@ class DatasetInfo:
         return {k: v for k, v in candidates.items() if k in self.options and v is not None}
 
 
+# Version of the cached data sets (part of their cache key). 2: the synthetic data sets have a
+# validation split, and Colored MNIST / BG FMNIST use LfF's full-precision colours; no entry of an
+# older format (without a validation split) is ever served.
+CACHE_FORMAT = 2
+
 _BUILDERS: dict[str, Builder] = {}
 _INFO: dict[str, DatasetInfo] = {}
 
@@ -113,10 +118,14 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
     return _BUILDERS[name](spec, data_root)
 
 
-def split_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent random streams for the train and test splits, both derived from the one seed."""
-    train, test = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    return train, test
+def split_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """Independent random streams for the train, test and validation splits, all derived from the one seed.
+
+    The children ``0, 1, 2`` of ``SeedSequence(seed)``: the train and test streams are the ones the
+    two-split builds had (a ``SeedSequence``'s first children do not depend on how many are spawned);
+    the validation stream is the third."""
+    train, test, valid = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    return train, test, valid
 
 
 def training_attribute_ratio(spec: DatasetSpec) -> float:
@@ -157,7 +166,7 @@ def cached_splits(spec: DatasetSpec, source_id: str,
     ``source_id`` identifies the raw data (e.g. its checksum) so that a different source gives a
     different cache entry. Returns the splits and the provenance recorded at build time.
     """
-    artifact = ArtifactDir(f"datasets/{spec.name}", {"spec": spec, "source": source_id, "format": 1})
+    artifact = ArtifactDir(f"datasets/{spec.name}", {"spec": spec, "source": source_id, "format": CACHE_FORMAT})
     with artifact.lock():  # concurrent builders of one data set: one builds, the others load
         return _load_or_build_splits(artifact, build)
 

@@ -29,7 +29,11 @@ def count_table(dataset: BiasedDataset, split: str = "train") -> pd.DataFrame:
 
 
 def ratio_summary(datasets: list[tuple[float, BiasedDataset]]) -> pd.DataFrame:
-    """One row per (data set, requested ratio): split sizes, conflicting counts and realised ratios."""
+    """One row per (data set, requested ratio): split sizes, conflicting counts and realised ratios.
+
+    ``valid`` / ``test``: the split's size and its share of bias-aligned samples (NaN when the split
+    is missing or empty; the synthetic data sets' validation split is built like their test split,
+    so both shares are about 10 %)."""
     rows = []
     for ratio, ds in datasets:
         row: dict[str, Any] = {"data set": ds.display_name, "requested %": 100 * ratio, "train": len(ds.train),
@@ -38,7 +42,7 @@ def ratio_summary(datasets: list[tuple[float, BiasedDataset]]) -> pd.DataFrame:
         for name in ("valid", "test"):
             part = getattr(ds, name)
             row[name] = len(part) if part is not None else 0
-            row[f"{name} aligned %"] = 100 * float(part.aligned.mean()) if part is not None else np.nan
+            row[f"{name} aligned %"] = 100 * float(part.aligned.mean()) if part is not None and len(part) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
