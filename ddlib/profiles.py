@@ -95,6 +95,8 @@ class KDEMethodConfig:
     methods: tuple[str, ...] = ("DM", "DC", "DSA", "MTT")
     competitors: tuple[str, ...] = ("group-balanced", "error set", "conflicting only")
     competitor_methods: tuple[str, ...] = ("DM",)
+    # the data sets on which the methods other than DM run (None: every data set of ``datasets``)
+    other_methods_datasets: tuple[str, ...] | None = None
     selection: SelectionConfig = SelectionConfig()
     # error-set weights (JTT's idea): a briefly trained ERM network's misclassified training samples
     # weigh ``error_set_upweight`` times as much (the ERM network: ``error_set``)
@@ -197,26 +199,29 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         name="quick",
-        description="laptop CPU: ConvNet-3 width 32, 300 DM iterations, 150 evaluation epochs",
+        description="laptop CPU: ConvNet-3 width 32, 100 DM iterations, 3 seeds × 3 models × 100 evaluation epochs",
         model=_QUICK_MODEL,
-        dm=DMConfig(iterations=300, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=100),
-        evaluation=EvalSettings(TrainConfig(epochs=150, batch_size=256, model=_QUICK_MODEL), n_models=2),
+        dm=DMConfig(iterations=100, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=50),
+        evaluation=EvalSettings(TrainConfig(epochs=100, batch_size=256, model=_QUICK_MODEL), n_models=3),
         full_data=FullDataSettings(EvalSettings(TrainConfig(epochs=2, batch_size=128, model=_QUICK_MODEL), n_models=1),
                                    max_samples=20_000),
         conflict_ratios=(0.05,),
-        # IPC 10 only: notebook 01 runs 3 data sets × 4 methods × 2 training sets in < 45 min on 2 cores
-        # (IPC 1, 10 and 50 in the paper profile).
+        # IPC 10 only, three seeds: notebook 01 runs 3 data sets × (random real + 3 methods) × 3 seeds
+        # in about 20 min on 2 cores (IPC 1, 10 and 50, all four methods and five seeds in paper).
         ipcs=(10,),
-        # DC/DSA: 20 iterations, 32 real images per class, (outer, inner) cut to (4, 5) at IPC 10 and
+        seeds=(0, 1, 2),
+        analysis=BiasAnalysisConfig(datasets=("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq"),
+                                    methods=("DSA", "DM", "MTT"), unbiased_data=False),
+        # DC/DSA: 10 iterations, 32 real images per class, (outer, inner) cut to (4, 5) at IPC 10 and
         # (4, 2) at IPC 50 (the reference: 1,000 iterations, 256 images, (10, 50) and (50, 10)).
-        dc=DCConfig(iterations=20, loops=((1, 1, 1), (10, 4, 5), (50, 4, 2)), batch_real=32, model=_QUICK_MODEL,
+        dc=DCConfig(iterations=10, loops=((1, 1, 1), (10, 4, 5), (50, 4, 2)), batch_real=32, model=_QUICK_MODEL,
                     checkpoint_every=5),
-        # MTT: 2 experts × 5 epochs on 10,000 training images; 60 iterations of 10 student steps on at
-        # most 100 synthetic images each (the reference: 100 experts × 50 epochs, 5,000 iterations,
-        # 30-50 steps on all images).
-        mtt=MTTConfig(iterations=60, schedules=_schedules(10, 2, (2, 3, 3), batch_syn=100), model=_QUICK_MODEL,
+        # MTT: 2 experts × 5 epochs on 10,000 training images (shared by the seeds); 20 iterations of 10
+        # student steps on at most 100 synthetic images each (the reference: 100 experts × 50 epochs,
+        # 5,000 iterations, 30-50 steps on all images).
+        mtt=MTTConfig(iterations=20, schedules=_schedules(10, 2, (2, 3, 3), batch_syn=100), model=_QUICK_MODEL,
                       experts=ExpertConfig(count=2, epochs=5, model=_QUICK_MODEL, max_train_samples=10_000),
-                      checkpoint_every=20),
+                      checkpoint_every=10),
     ),
     "paper": Profile(
         name="paper",
@@ -257,6 +262,8 @@ _KDE_METHODS = {
         surrogate=_QUICK_SURROGATE,
         dm=replace(PROFILES["quick"].dm, lr_img=10.0),
         ipcs=(10,), datasets=("colored_mnist", "bg_fmnist", "corrupted_cifar10"), methods=("DM", "DSA", "MTT"),
+        # DSA + KDE and MTT + KDE on Colored MNIST only (their vanilla rows: every data set, notebook 01)
+        other_methods_datasets=("colored_mnist",),
         selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1, 0.01), lr_imgs=(1.0, 10.0)),
         error_set=EvalSettings(TrainConfig(epochs=1, batch_size=256, dsa=False, model=_QUICK_MODEL), n_models=1),
         diagnostic_batches=20, projection_samples=3000),
@@ -297,7 +304,8 @@ PROFILES["headline"] = replace(
     PROFILES["paper"], name="headline",
     description="the paper's headline (Colored MNIST 5 %, IPC 50, DM vs DM + KDE) at the paper's settings, one GPU",
     conflict_ratios=(0.05,), ipcs=(50,),
-    kde_method=replace(PROFILES["paper"].kde_method, conflict_ratio=0.05, ipcs=(50,), methods=("DM",)))
+    kde_method=replace(PROFILES["paper"].kde_method, conflict_ratio=0.05, ipcs=(50,), methods=("DM",),
+                       datasets=("colored_mnist",), competitors=()))
 
 
 def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:

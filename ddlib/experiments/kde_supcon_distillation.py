@@ -1,15 +1,20 @@
 """The experiments of notebook 02 (KDE + SupCon re-weighting), kept out of the notebook.
 
-Runs a distillation method with and without KDE weights, sweeps σ² × τ, and draws the figures:
-weight histograms (aligned vs conflicting), a 2-D projection of the surrogate embedding, synthetic
-images side by side and the ablation heat maps. Everything expensive goes through the cached
-library calls (``train_surrogate``, ``distill``, ``evaluate_synthetic_cached``), so a rerun only loads.
+* :func:`select_kde_settings` — per data set, σ² × τ of DM + KDE and then the re-weighted image
+  learning rate, chosen on the *validation* split (first seed only);
+* :func:`main_cells` / :func:`main_table` — the main table: every data set × method × {vanilla,
+  KDE/SupCon} plus the competitors (group-balanced, error-set and conflicting-only weights) and
+  IPC random real images, run at every seed through :class:`~ddlib.experiments.grid.GridRunner`
+  and summarised with 95 % intervals over seeds;
+* :func:`main_reading` — the table in words (computed, never typed);
+* figures: weight ECDFs (aligned vs conflicting), a 2-D projection of the surrogate embedding,
+  synthetic images side by side and the main table as bars with error bars.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -17,75 +22,140 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ddlib.datasets import BiasedDataset
-from ddlib.kde_supcon.weights import KDEWeights
-from ddlib.distill.registry import distill, method_spec
-from ddlib.distill.synthetic import SyntheticSet
-from ddlib.kde_supcon.kde import KDEConfig
 from ddlib.core.plots import show_grid
+from ddlib.datasets import BiasedDataset
+from ddlib.distill.synthetic import SyntheticSet
+from ddlib.experiments.grid import (KDE, RANDOM_REAL, VANILLA, WEIGHTINGS, Cell, GridRunner, compare_cells,
+                                    select_best, summarise_cells)
+from ddlib.kde_supcon.kde import KDEConfig
+from ddlib.kde_supcon.surrogate import Surrogate, training_subset
+from ddlib.kde_supcon.weights import KDEWeights
 from ddlib.reference import reported_accuracy
-from ddlib.kde_supcon.surrogate import Surrogate, SurrogateConfig, train_surrogate, training_subset
-from ddlib.training.evaluation import EvalResult, EvalSettings, evaluate_synthetic_cached
+from ddlib.training.evaluation import EvalSettings
 
 
-@dataclass
-class Run:
-    """One distilled + evaluated set."""
+@dataclass(frozen=True)
+class KDEChoice:
+    """What the validation split chose for one data set."""
 
-    method: str
-    ipc: int
-    weights: str  # "vanilla" or a description of the KDE settings
-    synthetic: SyntheticSet
-    result: EvalResult
-    kde: KDEConfig | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def distill_seconds(self) -> float:
-        return float(self.synthetic.provenance.get("distill_seconds", float("nan")))
+    dataset: str
+    kde: KDEConfig
+    lr_img: float
 
 
-def distill_and_evaluate(method: str, dataset: BiasedDataset, ipc: int, config: Any, weighter: KDEWeights | None,
-                         evaluation: EvalSettings, device: torch.device, progress: bool = True) -> Run:
-    syn = distill(method, dataset, ipc, config, weighter=weighter, device=device, progress=progress)
-    result = evaluate_synthetic_cached(dataset, syn, evaluation, device, progress=progress)
-    label = "vanilla" if weighter is None else f"KDE σ²={weighter.config.sigma2:g} τ={weighter.config.tau:g} " \
-                                               f"({weighter.config.scope})"
-    return Run(method_spec(method).display_name, ipc, label, syn, result, None if weighter is None else weighter.config,
-               extra={"lr_img": getattr(config, "lr_img", None)})
+def select_kde_settings(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int, seed: int,
+                        evaluation: EvalSettings) -> tuple[KDEChoice, pd.DataFrame]:
+    """σ² × τ of DM + KDE (at the profile's re-weighted image lr), then the image lr at the chosen
+    (σ², τ), each candidate distilled at ``seed`` and judged on the **validation** split by
+    ``selection.models`` models. Returns the choice and every candidate's row (stage, σ², τ, lr)."""
+    K = runner.profile.kde_method
+    sel = K.selection
+    val = replace(evaluation, n_models=sel.models, split="valid")
+    grid = [Cell(dataset, "DM", KDE, ipc, conflict_ratio, kde=replace(K.kde, sigma2=s2, tau=t))
+            for s2 in sel.sigma2s for t in sel.taus]
+    first = runner.run(grid, (seed,), val).assign(stage="σ² × τ")
+    best = select_best(first, ["σ²", "τ"])
+    kde = replace(K.kde, sigma2=float(best["σ²"]), tau=float(best["τ"]))
+    lrs = [Cell(dataset, "DM", KDE, ipc, conflict_ratio, kde=kde, lr_img=lr) for lr in sel.lr_imgs]
+    second = runner.run(lrs, (seed,), val).assign(stage="image lr")
+    lr = float(select_best(second, ["image lr"])["image lr"])
+    rows = pd.concat([first, second], ignore_index=True)
+    rows["chosen"] = [(r["σ²"], r["τ"], r["image lr"]) == (kde.sigma2, kde.tau, lr) for _, r in rows.iterrows()]
+    return KDEChoice(dataset, kde, lr), rows
 
 
-def main_table(runs: list[Run], dataset: BiasedDataset, conflict_ratio: float) -> pd.DataFrame:
-    """Vanilla vs re-weighted rows with aligned/conflicting accuracy and the paper's number beside ours."""
-    rows = []
-    for r in runs:
-        name = r.method if r.kde is None else f"{r.method} + KDE/SupCon"
-        paper = reported_accuracy(dataset.name, conflict_ratio, r.ipc, name)
-        rows.append({"data set": dataset.display_name, "IPC": r.ipc, "method": name, **r.result.row(),
-                     "paper": paper, "weights": r.weights, "image lr": r.extra.get("lr_img"),
-                     "distill s": r.distill_seconds})
-    table = pd.DataFrame(rows)
-    vanilla = {(row["IPC"], row["method"]): row["acc"] for row in rows if "+" not in row["method"]}
-    table["gain vs vanilla"] = [row["acc"] - vanilla.get((row["IPC"], row["method"].split(" + ")[0]), np.nan)
-                                if "+" in row["method"] else np.nan for row in rows]
+def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The candidates of every data set with their validation accuracy and weight diagnostics."""
+    cols = ["title", "stage", "σ²", "τ", "image lr", "acc", "aligned", "conflicting", "weight on conflicting", "ESS",
+            "chosen"]
+    return rows[[c for c in cols if c in rows]].rename(columns={"acc": "valid acc", "aligned": "valid aligned",
+                                                                "conflicting": "valid conflicting"})
+
+
+def main_cells(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int, choice: KDEChoice) -> list[Cell]:
+    """Random real, every method vanilla and + KDE (the chosen σ², τ; DM at the chosen image lr),
+    and the competitors with the competitor methods (re-weighted DM at the same image lr)."""
+    K = runner.profile.kde_method
+    methods = [m for m in K.methods if m == "DM" or K.other_methods_datasets is None
+               or dataset in K.other_methods_datasets]
+    lr = lambda m: choice.lr_img if m == "DM" else None  # noqa: E731
+    cells = [Cell(dataset, RANDOM_REAL, ipc=ipc, conflict_ratio=conflict_ratio)]
+    for m in methods:
+        cells += [Cell(dataset, m, VANILLA, ipc, conflict_ratio),
+                  Cell(dataset, m, KDE, ipc, conflict_ratio, kde=choice.kde, lr_img=lr(m))]
+    for m in K.competitor_methods:
+        if m in methods:
+            cells += [Cell(dataset, m, c, ipc, conflict_ratio, lr_img=lr(m)) for c in K.competitors]
+    return cells
+
+
+def main_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: accuracy mean ± 95 % interval over seeds, aligned/conflicting, whether it
+    reads the bias labels, the gain over the same method's vanilla row with its interval and
+    verdict, and the paper's number where it has one."""
+    table = summarise_cells(rows)
+    gains = compare_cells(rows, {"weighting": VANILLA}, words=("better", "worse"))
+    if len(gains):
+        gains = gains.rename(columns={"Δ acc": "gain vs vanilla", "Δ low": "gain low", "Δ high": "gain high",
+                                      "verdict": "vs vanilla"}).drop(columns=["baseline"])
+        table = table.merge(gains, on=[c for c in ("dataset", "conflict_ratio", "train data", "ipc", "label")
+                                       if c in gains], how="left", sort=False)
+    table["paper"] = [reported_accuracy(r.dataset, r.conflict_ratio, int(r.ipc), r.label) for r in table.itertuples()]
     return table
 
 
-def surrogate_variants_table(dataset: BiasedDataset, variants: tuple[SurrogateConfig, ...], kde_configs: list[KDEConfig],
-                             batch: int, n_batches: int, device: torch.device, progress: bool = True) -> pd.DataFrame:
-    """Share of the weight on conflicting samples and ESS for each surrogate variant × KDE setting."""
-    rows = []
-    for cfg in variants:
-        s = train_surrogate(dataset, cfg, device, progress=progress)
-        base = KDEWeights.from_surrogate(dataset, s, kde_configs[0])
-        for kde in kde_configs:
-            d = base.with_config(kde).diagnostics(dataset, batch, n_batches)
-            rows.append({"objective": cfg.objective, "augment": cfg.augment, "epochs": cfg.epochs,
-                         "embedding": cfg.embedding, "σ²": round(kde.sigma2, 9), "τ": round(kde.tau, 9),
-                         "weight on conflicting": d.weight_on_conflicting, "conflicting share": d.conflicting_share,
-                         "ESS": d.ess, "conflicting per batch": d.conflicting_per_row,
-                         "surrogate s": s.provenance.get("train_seconds", np.nan)})
-    return pd.DataFrame(rows)
+def main_reading(table: pd.DataFrame) -> str:
+    """The main table in words: per data set and method, vanilla → KDE (with the gain's verdict),
+    and where KDE stands against the competitors (computed from the table)."""
+    lines = []
+    for (title, ipc), t in table.groupby(["title", "ipc"], sort=False):
+        lines.append(f"{title}, IPC {int(ipc)}:")
+        real = t[t.method == RANDOM_REAL]
+        if len(real):
+            lines.append(f"  random real images: {real.acc.iloc[0]:.1f} %")
+        for method, m in t[t.method != RANDOM_REAL].groupby("method", sort=False):
+            vanilla = m[m.weighting == VANILLA]
+            kde = m[m.weighting == KDE]
+            if vanilla.empty or kde.empty:
+                continue
+            k = kde.iloc[0]
+            text = (f"  {method}: {vanilla.acc.iloc[0]:.1f} % → + KDE/SupCon {k.acc:.1f} % "
+                    f"(gain {k['gain vs vanilla']:+.1f}, 95 % interval [{k['gain low']:+.1f}, {k['gain high']:+.1f}]: "
+                    f"{k['vs vanilla']})")
+            lines.append(text)
+            others = m[~m.weighting.isin([VANILLA, KDE])]
+            if len(others):
+                above = [f"{r.weighting} {r.acc:.1f} %" for r in others.itertuples() if r.acc > k.acc]
+                below = [f"{r.weighting} {r.acc:.1f} %" for r in others.itertuples() if r.acc <= k.acc]
+                lines.append(f"    competitors above KDE: {', '.join(above) or 'none'}; "
+                             f"at or below: {', '.join(below) or 'none'} (oracles read the bias labels: "
+                             f"{', '.join(w for w, b in WEIGHTINGS.items() if b)})")
+    return "\n".join(lines)
+
+
+def main_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Unbiased test accuracy of every row of the main table, one panel per data set, 95 % intervals
+    over seeds as error bars; hatched bars read the bias labels (oracles)."""
+    groups = list(dict.fromkeys(table.title))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.2), squeeze=False)
+    colours = {VANILLA: "#4c72b0", KDE: "#dd8452", RANDOM_REAL: "#a6a6a6"}
+    for ax, name in zip(axes[0], groups):
+        t = table[table.title == name]
+        x = np.arange(len(t))
+        err = np.array([[r.acc - r["acc low"], r["acc high"] - r.acc] for _, r in t.iterrows()]).T
+        bars = ax.bar(x, t.acc, yerr=np.nan_to_num(err), capsize=2,
+                      color=[colours.get(w if m != RANDOM_REAL else RANDOM_REAL, "#55a868")
+                             for w, m in zip(t.weighting, t.method)])
+        for b, oracle in zip(bars, t["bias labels"]):
+            if oracle:
+                b.set_hatch("//")
+        ax.set_xticks(x, t.label, rotation=60, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("unbiased test accuracy (%)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def kde_timing(weighter: KDEWeights, dataset: BiasedDataset, batch: int, iterations: int,
@@ -109,17 +179,19 @@ def kde_timing(weighter: KDEWeights, dataset: BiasedDataset, batch: int, iterati
     return one_off + per_call * iterations
 
 
-def runtime_table(surrogate: Surrogate, kde_seconds: float, vanilla: Run, weighted: Run) -> pd.DataFrame:
-    base = vanilla.distill_seconds
+def runtime_table(surrogate: Surrogate, kde_seconds: float, vanilla_seconds: float, weighted_seconds: float,
+                  method: str, ipc: int) -> pd.DataFrame:
+    """What the method adds to one distillation: the surrogate, the embedding and the KDE weights,
+    beside the vanilla and the re-weighted distillation's own time (means over seeds)."""
     rows = [("surrogate training", surrogate.provenance.get("train_seconds", np.nan)),
             ("embedding the training set", surrogate.provenance.get("embed_seconds", np.nan)),
             ("KDE weights (all iterations)", kde_seconds)]
     overhead = sum(s for _, s in rows)
     rows += [("method overhead (sum of the above)", overhead),
-             (f"vanilla {vanilla.method} distillation (IPC {vanilla.ipc})", base),
-             (f"{weighted.method} + KDE distillation (IPC {weighted.ipc}, weights included)", weighted.distill_seconds)]
+             (f"vanilla {method} distillation (IPC {ipc})", vanilla_seconds),
+             (f"{method} + KDE distillation (IPC {ipc}, weights included)", weighted_seconds)]
     table = pd.DataFrame(rows, columns=["step", "seconds"])
-    table["% of vanilla distillation"] = 100 * table["seconds"] / base
+    table["% of vanilla distillation"] = 100 * table["seconds"] / vanilla_seconds
     return table
 
 
@@ -173,38 +245,14 @@ def embedding_projection_figure(surrogate: Surrogate, dataset: BiasedDataset, n_
     return fig
 
 
-def synthetic_pair_figure(dataset: BiasedDataset, runs: list[Run], max_per_class: int = 10) -> plt.Figure:
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 4.4))
+def synthetic_pair_figure(dataset: BiasedDataset, sets: list[tuple[str, SyntheticSet, float]],
+                          max_per_class: int = 10) -> plt.Figure:
+    """Synthetic sets side by side (title, set, its mean test accuracy), one row per class."""
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 4.4))
     axes = np.atleast_1d(axes)
-    for ax, r in zip(axes, runs):
-        ipc = r.ipc
-        keep = min(ipc, max_per_class)
-        images = r.synthetic.images.view(dataset.num_classes, ipc, *r.synthetic.images.shape[1:])[:, :keep]
+    for ax, (title, syn, acc) in zip(axes, sets):
+        keep = min(syn.ipc, max_per_class)
+        images = syn.images.view(dataset.num_classes, syn.ipc, *syn.images.shape[1:])[:, :keep]
         show_grid(ax, dataset.denormalize(images.flatten(0, 1)), nrow=keep,
-                  title=f"{r.method} {'vanilla' if r.kde is None else '+ KDE'} · IPC {ipc} · "
-                        f"unbiased acc {r.result.row()['acc']:.1f} %")
+                  title=f"{title} · IPC {syn.ipc} · unbiased acc {acc:.1f} %")
     return fig
-
-
-def heatmap_figure(table: pd.DataFrame, value: str, title: str, fmt: str = "{:.1f}", cmap: str = "viridis") -> plt.Figure:
-    """``table`` rows σ², columns τ."""
-    fig, ax = plt.subplots(figsize=(1.3 * table.shape[1] + 2.2, 0.8 * table.shape[0] + 1.6))
-    im = ax.imshow(table.values.astype(float), cmap=cmap, aspect="auto")
-    ax.set_xticks(range(table.shape[1]), [f"{t:g}" for t in table.columns])
-    ax.set_yticks(range(table.shape[0]), [f"{s:g}" for s in table.index])
-    ax.set_xlabel("temperature τ")
-    ax.set_ylabel("kernel variance σ²")
-    finite = table.values[np.isfinite(table.values.astype(float))]
-    mid = (finite.max() + finite.min()) / 2 if len(finite) else 0
-    for i in range(table.shape[0]):
-        for j in range(table.shape[1]):
-            v = float(table.values[i, j])
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=9,
-                    color="black" if v > mid else "white")
-    fig.colorbar(im, ax=ax, label=value)
-    ax.set_title(title, fontsize=9)
-    return fig
-
-
-def with_kde(weighter: KDEWeights, **changes: Any) -> KDEWeights:
-    return weighter.with_config(replace(weighter.config, **changes))
