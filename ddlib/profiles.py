@@ -128,12 +128,26 @@ class DebiasingConfig:
     datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10")
     conflict_ratio: float = 0.05
     ipcs: tuple[int, ...] = (10, 50)
-    holdout: float = 0.1          # stratified part of the training set held out for model selection
-    grid_size: int = 2            # candidates per method tried on the held-out part (1: defaults only)
-    selection_models: int = 1
+    # distillation seeds of the DM / DM + KDE sets (the interval is over them; the integrator moves this
+    # to the profile): a set of seed s is distilled with dataclasses.replace(dm_config, seed=s)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    grid_size: int = 2            # candidates per method tried on the validation split (1: defaults only)
+    selection_models: int = 1     # networks per candidate, trained on the DM set of the first seed
+    # the methods trained on the synthetic sets (None: ``methods``) and the evaluation networks per
+    # (set, seed, method) (None: the profile's ``EvalSettings.n_models``): the CPU budget's knobs
+    synthetic_methods: tuple[str, ...] | None = None
+    eval_models: int | None = None
     # 3. the bias-attribute classifier that estimates a set's conflicting share
     bias_classifier: TrainConfig = TrainConfig(epochs=2, batch_size=128, dsa=False)
     bias_classifier_samples: int | None = 20_000  # stratified real training images it learns from
+
+    @property
+    def methods_on_synthetic(self) -> tuple[str, ...]:
+        return self.methods if self.synthetic_methods is None else self.synthetic_methods
+
+    def evaluation(self, base: EvalSettings) -> EvalSettings:
+        """The profile's evaluation protocol with this notebook's number of networks."""
+        return base if self.eval_models is None else replace(base, n_models=self.eval_models)
 
 
 @dataclass(frozen=True)
@@ -280,19 +294,29 @@ _DEBIASING = {
     "smoke": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.05),), validation_train=TrainConfig(epochs=2, batch_size=128, dsa=False),
         validation_models=1, validation_max_samples=1000, datasets=("colored_mnist",), ipcs=(1,), grid_size=1,
+        seeds=(0,),
         bias_classifier=TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL),
         bias_classifier_samples=500),
     # quick: the issue's two target cells only (full data: Colored MNIST 1 %; synthetic: Colored MNIST 5 %,
-    # IPC 10), so notebook 04 fits about a quarter of an hour on 2 cores; the other data sets run in paper.
+    # IPC 10); the other data sets run in paper. Budget ≤ 10 min on 2 cores from an empty cache. Measured
+    # (one network = the quick ConvNet, 150 epochs on 100 images, ≈ 7.9 s with its predictions; relative
+    # cost LfF 2.4, DFA 2.4, SelecMix 2.5, JTT 1.1; DM 150 iterations ≈ 18 s): 3 seeds × 2 sets of DM
+    # = 108 s; selection ERM 1 + LfF 2 × 2.4 + JTT 2 × 1.1 = 7.8 networks; test 3 seeds × (DM: ERM, LfF,
+    # JTT; DM + KDE: ERM, best ≤ LfF) = 3 × 7.8 = 23.3 networks; 31 × 7.9 s ≈ 246 s; full data on half
+    # the images ≈ 70 s and data, surrogate, bias classifier ≈ 115 s: ≈ 540 s. DFA and SelecMix (2.4–2.5
+    # networks each per seed) and 3 networks per seed do not fit: they run on the full data here, on the
+    # synthetic sets in paper.
     "quick": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.01),),
         validation_train=TrainConfig(epochs=10, batch_size=256, dsa=False), validation_models=2,
-        datasets=("colored_mnist",), ipcs=(10,), grid_size=2,
+        validation_max_samples=30_000,
+        datasets=("colored_mnist",), ipcs=(10,), grid_size=2, seeds=(0, 1, 2),
+        synthetic_methods=("ERM", "LfF", "JTT"), eval_models=1,
         bias_classifier=TrainConfig(epochs=2, batch_size=128, dsa=False, model=_QUICK_MODEL)),
     "paper": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.01), ("colored_mnist", 0.05), ("bg_fmnist", 0.01),
                              ("bg_fmnist", 0.05)),
-        ipcs=(10, 50), grid_size=2, validation_models=3,
+        ipcs=(10, 50), grid_size=2, validation_models=3, seeds=(0, 1, 2, 3, 4),
         bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False, model=_PAPER_MODEL)),
 }
 PROFILES = {name: replace(p, debiasing=_DEBIASING.get(name, p.debiasing)) for name, p in PROFILES.items()}

@@ -147,14 +147,18 @@ def test_objectives_are_hashable_configs_and_reject_bad_settings():
         JTT(identification_epochs=5).start(_setup(make_toy_dataset(4), epochs=3), torch.zeros(12, dtype=torch.long))
 
 
-def test_holdout_is_stratified_and_conflicting_share_counts_untied_bias():
+def _with_valid(ds, seed: int = 1):
+    """The toy data set with a validation split (another draw of the toy test protocol)."""
+    import dataclasses
+    return dataclasses.replace(ds, valid=make_toy_dataset(n_per_class=len(ds.test) // ds.num_classes * 4,
+                                                          num_classes=ds.num_classes, size=ds.train.images.shape[-1],
+                                                          seed=seed).test)
+
+
+def test_conflicting_share_counts_untied_bias():
     import numpy as np
-    from ddlib.experiments.training_time_debiasing import (aligned_bias_of_classes, estimated_conflicting_share,
-                                                           holdout_validation)
+    from ddlib.experiments.training_time_debiasing import aligned_bias_of_classes, estimated_conflicting_share
     ds = make_toy_dataset(n_per_class=20)
-    dev = holdout_validation(ds, 0.25, seed=0)
-    assert len(dev.train) + len(dev.valid) == len(ds.train) and dev.fingerprint != ds.fingerprint
-    assert (~dev.valid.aligned).sum() >= 1 and (~dev.train.aligned).sum() >= 1
     assert aligned_bias_of_classes(ds.train, 3).tolist() == [0, 1, 2]
 
     class Fixed(torch.nn.Module):  # predicts bias attribute 0 for every image
@@ -165,3 +169,106 @@ def test_holdout_is_stratified_and_conflicting_share_counts_untied_bias():
     share = estimated_conflicting_share(ds, Fixed(), images, labels, torch.device("cpu"))
     assert share == pytest.approx(4 / 6)
     assert np.isfinite(share)
+
+
+def test_without_a_validation_split_notebook_04_says_so():
+    from ddlib.experiments.training_time_debiasing import compare_on_synthetic, select_objective, validation_split
+    ds = make_toy_dataset(n_per_class=4)
+    assert ds.valid is None
+    with pytest.raises(ValueError, match="no validation split"):
+        validation_split(ds)
+    with pytest.raises(ValueError, match="no validation split"):
+        select_objective(ds, torch.from_numpy(ds.train.images), torch.from_numpy(ds.train.targets), [ERM()],
+                         None, torch.device("cpu"))
+    with pytest.raises(ValueError, match="no validation split"):  # before any distillation
+        compare_on_synthetic(ds, 1, None, None, ("ERM",), None, 1, 1, torch.device("cpu"), 0.05)
+    assert validation_split(_with_valid(ds)) is not None
+
+
+def test_versus_erm_and_interval_columns_come_from_core_stats():
+    from ddlib.core.stats import summarise
+    from ddlib.experiments.training_time_debiasing import summary_columns, versus_erm
+    row = summary_columns({"acc": [80.0, 82.0, 84.0]})
+    s = summarise([80.0, 82.0, 84.0])
+    assert row["acc"] == pytest.approx(82.0) and row["acc std"] == pytest.approx(2.0)
+    assert row["acc ±95%"] == pytest.approx(s.half_width) and (row["acc low"], row["acc high"]) == (s.low, s.high)
+    assert versus_erm([80.0, 81.0, 82.0], [20.0, 21.0, 22.0])["verdict vs ERM"] == "better than ERM"
+    assert versus_erm([20.0, 21.0, 22.0], [80.0, 81.0, 82.0])["verdict vs ERM"] == "worse than ERM"
+    assert versus_erm([50.0, 60.0, 70.0], [55.0, 60.0, 65.0])["verdict vs ERM"] == "within noise"
+    one = versus_erm([90.0], [10.0])  # one seed: no interval, so no verdict
+    assert one["verdict vs ERM"] == "within noise" and one["vs ERM"] == pytest.approx(80.0)
+
+
+def test_synthetic_comparison_selects_on_valid_tests_once_per_model_and_summarises_over_seeds(monkeypatch, tmp_path):
+    import ddlib.experiments.training_time_debiasing as ttd
+    from ddlib.distill.dm import DMConfig
+    from ddlib.training import evaluation
+    from ddlib.training.evaluation import EvalSettings
+    from ddlib.weighting.baselines import GroupBalancedWeights
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
+    ds = _with_valid(make_toy_dataset(n_per_class=12, size=12))
+    model = ConvNetConfig(depth=2, width=8, norm="instancenorm", pooling="avgpooling")
+    dm = DMConfig(iterations=2, batch_real=8, model=model, checkpoint_every=0)
+    settings = EvalSettings(TrainConfig(epochs=2, batch_size=64, model=model), n_models=2)
+    calls, real = [], evaluation.evaluate_images
+
+    def recording(dataset, images, labels, s, device, progress=True, desc="evaluate", split="test"):
+        calls.append((getattr(s, "split", split), type(s.objective).__name__, s.n_models, len(images)))
+        return real(dataset, images, labels, s, device, progress, desc, split=split)
+    monkeypatch.setattr(evaluation, "evaluate_images", recording)
+    monkeypatch.setattr(ttd, "evaluate_images", recording)
+    seen_seeds = []
+    real_distil = ttd.distil_sets
+
+    def distil_sets(*args, **kwargs):
+        sets = real_distil(*args, **kwargs)
+        seen_seeds.extend(sets)
+        return sets
+    monkeypatch.setattr(ttd, "distil_sets", distil_sets)
+    out = ttd.compare_on_synthetic(ds, 1, dm, GroupBalancedWeights(ds.train.bias, "toy"), ("ERM", "LfF"), settings,
+                                   grid_size=2, selection_models=1, device=torch.device("cpu"), conflict_ratio=0.05,
+                                   seeds=(0, 1), progress=False)
+    assert seen_seeds == [0, 1]
+    assert not torch.equal(out.synthetic[0]["DM"].images, out.synthetic[1]["DM"].images)  # only the seed differs
+    valid_calls = [c for c in calls if c[0] == "valid"]
+    test_calls = [c for c in calls if c[0] == "test"]
+    assert len(valid_calls) == 3 and all(c[2] == 1 for c in valid_calls)  # ERM + 2 LfF candidates, 1 network each
+    # DM: ERM, LfF; DM + KDE: ERM, LfF (the best method) — each on both seeds, 2 networks each
+    assert len(test_calls) == 4 * 2 and all(c[2] == 2 for c in test_calls)
+    t = out.table
+    assert list(t["synthetic set"]) == ["DM", "DM", "DM + KDE", "DM + KDE"]
+    assert (t["seeds"] == 2).all() and (t["n_models"] == 2).all()
+    assert set(t["verdict vs ERM"]) <= {"—", "better than ERM", "worse than ERM", "within noise"}
+    assert t.loc[t["training"] == "ERM", "verdict vs ERM"].eq("—").all()
+    kde = t[t["synthetic set"] == "DM + KDE"]
+    assert set(kde["verdict vs DM ERM"]) <= {"better than DM with ERM", "worse than DM with ERM", "within noise"}
+    assert t.loc[t["synthetic set"] == "DM", "verdict vs DM ERM"].eq("—").all()
+    per = out.per_seed
+    assert len(per) == 8 and sorted(per["seed"].unique()) == [0, 1]
+    for _, row in t.iterrows():
+        v = per[(per["synthetic set"] == row["synthetic set"]) & (per["training"] == row["training"])]["acc"]
+        assert row["acc"] == pytest.approx(v.mean()) and row["acc std"] == pytest.approx(v.std(ddof=1))
+    sel = out.selection
+    assert sel["chosen"].sum() == 2 and (sel["valid images"] == len(ds.valid)).all()
+    assert (sel["selected on"] == "DM set, seed 0").all()
+    assert "validation split" in ttd.selection_reading(sel) and "IPC 1" in ttd.synthetic_reading(t)
+    # a rerun reads every test-split evaluation from the cache and trains only the selection networks
+    calls.clear()
+    again = ttd.compare_on_synthetic(ds, 1, dm, GroupBalancedWeights(ds.train.bias, "toy"), ("ERM", "LfF"), settings,
+                                     grid_size=2, selection_models=1, device=torch.device("cpu"), conflict_ratio=0.05,
+                                     seeds=(0, 1), progress=False)
+    assert [c[0] for c in calls] == ["valid"] * 3
+    pd_equal = again.table.drop(columns=["paper"]).equals(t.drop(columns=["paper"]))
+    assert pd_equal
+
+
+def test_debiasing_profiles_name_seeds_methods_and_networks():
+    from ddlib.experiments.training_time_debiasing import METHODS
+    from ddlib.profiles import get_profile
+    for name, seeds in (("smoke", (0,)), ("quick", (0, 1, 2)), ("paper", (0, 1, 2, 3, 4))):
+        p = get_profile(name)
+        d = p.debiasing
+        assert d.seeds == seeds and not hasattr(d, "holdout")
+        assert set(d.methods_on_synthetic) <= set(METHODS) and "ERM" in d.methods_on_synthetic
+        assert d.evaluation(p.evaluation).n_models == (d.eval_models or p.evaluation.n_models)
+    assert get_profile("quick", overrides={"debiasing.seeds": [0, 1]}).debiasing.seeds == (0, 1)

@@ -2,36 +2,40 @@
 
 * :func:`validate_on_full_data` — ERM and each de-biasing objective trained on a full biased
   training set with the same network and budget: do the reimplementations work on their home turf?
-* :func:`holdout_validation` and :func:`select_objective` — a stratified validation part held out
-  of the training set (the data sets have no validation split) and a grid search on it;
-* :func:`evaluate_objectives` — each objective trained on a (synthetic) set, as a table with intervals;
+* :func:`select_objective` — a grid search on the data set's validation split (``dataset.valid``,
+  built like the test split); the test split is read once per final model;
+* :func:`compare_on_synthetic` — each objective trained on DM and DM + KDE sets distilled at several
+  seeds: mean, sample std and 95 % t-interval over the seeds (:mod:`ddlib.core.stats`) and the
+  difference to ERM on the same set with a verdict beyond noise;
 * :func:`train_bias_classifier` and :func:`estimated_conflicting_share` — how many bias-conflicting
   images a synthetic set still holds, judged by a bias-attribute classifier trained on real data.
 
-Every training goes through the cached evaluation of :mod:`ddlib.training.evaluation`.
+Every training goes through the evaluation protocol of :mod:`ddlib.training.evaluation` (test-split
+scores of synthetic sets through its cache).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from ddlib.core.cache import config_key
+from ddlib.core.stats import difference, summarise, verdict
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.training.debiasing import DFA, ERM, JTT, LfF, SelecMix
 from ddlib.training.evaluation import (EvalResult, EvalSettings, FullDataSettings, evaluate_full_data_cached,
-                                       evaluate_images)
+                                       evaluate_images, evaluate_synthetic_cached)
 from ddlib.training.loop import predict, train_classifier
 from ddlib.training.objectives import TrainConfig
 
 METHODS = ("ERM", "LfF", "DFA", "SelecMix", "JTT")
+BETTER, WORSE = "better than ERM", "worse than ERM"
 
 
 # -- objectives and their grids --------------------------------------------------------------------
@@ -63,86 +67,102 @@ def describe(objective: Any) -> str:
 
 
 # -- statistics ------------------------------------------------------------------------------------
-def interval_row(result: EvalResult) -> dict[str, float]:
-    """Percentages: mean, sample standard deviation and the 95 % t-interval half-width over the models
-    (half-width NaN with a single model), overall, on bias-aligned and on bias-conflicting test samples."""
-    row: dict[str, float] = {"n_models": len(result.per_model)}
-    for name, key in (("overall", "acc"), ("aligned", "aligned"), ("conflicting", "conflicting")):
-        values = 100 * np.array([getattr(a, name) for a in result.per_model])
-        n = len(values)
-        std = float(values.std(ddof=1)) if n > 1 else float("nan")
-        half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
-        row.update({key: float(values.mean()), f"{key} std": std, f"{key} ±95%": half})
+_FIELDS = (("overall", "acc"), ("aligned", "aligned"), ("conflicting", "conflicting"))
+
+
+def summary_columns(values: dict[str, Sequence[float]]) -> dict[str, float]:
+    """Percentages per key ("acc", "aligned", "conflicting"): mean, sample std, 95 % t half-width,
+    low and high over the repetitions (:func:`ddlib.core.stats.summarise`; NaN spread for one)."""
+    row: dict[str, float] = {}
+    for key, v in values.items():
+        s = summarise(v)
+        row.update({key: s.mean, f"{key} std": s.std, f"{key} ±95%": s.half_width})
+        if key == "acc":
+            row.update({"acc low": s.low, "acc high": s.high})
     return row
+
+
+def model_values(result: EvalResult) -> dict[str, list[float]]:
+    """Per-model percentages overall, on bias-aligned and on bias-conflicting samples."""
+    return {key: [100 * getattr(a, name) for a in result.per_model] for name, key in _FIELDS}
+
+
+def interval_row(result: EvalResult) -> dict[str, float]:
+    """:func:`summary_columns` over the models of one evaluation (models are the repetitions)."""
+    return {"n_models": len(result.per_model), **summary_columns(model_values(result))}
+
+
+def versus_erm(values: Sequence[float], erm: Sequence[float]) -> dict[str, Any]:
+    """Difference (points) to ERM on the same training set: Welch's 95 % interval and the verdict."""
+    d = difference(values, erm)
+    return {"vs ERM": d.mean, "vs ERM low": d.low, "vs ERM high": d.high,
+            "verdict vs ERM": verdict(d, BETTER, WORSE)}
+
+
+# -- the validation split --------------------------------------------------------------------------
+def validation_split(dataset: BiasedDataset) -> BiasedSplit:
+    """``dataset.valid``, on which every setting of notebook 04 is chosen; a clear error without it."""
+    if dataset.valid is None:
+        raise ValueError(f"data set {dataset.display_name!r} has no validation split (dataset.valid is None): "
+                         "notebook 04 chooses every setting on it and reads the test split only once per final "
+                         "model; build the data set with its validation split")
+    return dataset.valid
+
+
+def evaluate_on(split: str, dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor,
+                settings: EvalSettings, device: torch.device, progress: bool = True,
+                desc: str = "evaluate") -> EvalResult:
+    """:func:`evaluate_images` scoring on ``split`` ("valid" / "test"). Goes through ``EvalSettings.split``
+    where that field exists; until then (a local shim) through ``evaluate_images``'s ``split`` argument."""
+    if any(f.name == "split" for f in dataclasses.fields(settings)):
+        return evaluate_images(dataset, images, labels, dataclasses.replace(settings, split=split), device,
+                               progress, desc)
+    return evaluate_images(dataset, images, labels, settings, device, progress, desc, split=split)
 
 
 # -- validation on the full data -------------------------------------------------------------------
 def validate_on_full_data(dataset: BiasedDataset, methods: tuple[str, ...], model: str, adam_lr: float,
                           train: TrainConfig, n_models: int, device: torch.device, max_samples: int | None = None,
                           seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """ERM and each method (its default settings) trained on the biased training set with the same
-    network, optimiser and epochs; accuracy on the unbiased test split with intervals over models."""
-    rows = []
+    """ERM and each method (its default settings: nothing is chosen here) trained on the biased training
+    set with the same network, optimiser and epochs; accuracy on the unbiased test split, mean and 95 %
+    t-interval over the models, and the difference to ERM (Welch) with its verdict."""
+    rows, values = [], {}
     for method in methods:
         objective = method_grid(method, model, adam_lr, train.epochs)[0]
         if isinstance(objective, DFA):  # Adam 0.01 is DFA's own Colored MNIST rate; others 1e-3
             objective = dataclasses.replace(objective, adam_lr=adam_lr * 10 if model == "mlp" else adam_lr)
         settings = FullDataSettings(EvalSettings(train, n_models, seed, objective), max_samples)
         result = evaluate_full_data_cached(dataset, settings, device, progress=progress)
+        values[method] = model_values(result)["acc"]
         rows.append({"data set": dataset.display_name, "method": method, "settings": describe(objective),
                      "model": model, "epochs": train.epochs, **interval_row(result)})
     table = pd.DataFrame(rows)
     erm = table.loc[table["method"] == "ERM", "acc"]
     table["gain vs ERM"] = table["acc"] - (float(erm.iloc[0]) if len(erm) else np.nan)
+    if "ERM" in values:
+        table["verdict vs ERM"] = ["—" if m == "ERM" else versus_erm(values[m], values["ERM"])["verdict vs ERM"]
+                                   for m in table["method"]]
     return table
 
 
-# -- a validation split held out of the training set -----------------------------------------------
-def holdout_index(split: BiasedSplit, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, held-out) training positions: ``fraction`` of every (class, bias attribute) group held
-    out, at least one sample of every group with two or more (stratified, so conflicting ones too)."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"the held-out fraction must be in (0, 1), got {fraction}")
-    rng = np.random.default_rng(seed)
-    held = []
-    groups = split.targets.astype(np.int64) * (int(split.bias.max()) + 1) + split.bias
-    for g in np.unique(groups):
-        members = np.flatnonzero(groups == g)
-        k = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            k = max(1, k)
-        held.append(rng.permutation(members)[:k])
-    held_out = np.sort(np.concatenate(held))
-    kept = np.setdiff1d(np.arange(len(split)), held_out)
-    return kept, held_out
-
-
-def holdout_validation(dataset: BiasedDataset, fraction: float = 0.1, seed: int = 0) -> BiasedDataset:
-    """The data set with a stratified ``fraction`` of its training split moved to ``valid`` (the
-    training split keeps the rest; its fingerprint changes, so cached artifacts stay apart)."""
-    kept, held_out = holdout_index(dataset.train, fraction, seed)
-    return dataclasses.replace(dataset, train=dataset.train.subset(kept), valid=dataset.train.subset(held_out),
-                               fingerprint=config_key({"dataset": dataset.fingerprint, "holdout": fraction,
-                                                       "seed": seed}))
-
-
+# -- model selection on the validation split -------------------------------------------------------
 def select_objective(dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor, candidates: list[Any],
                      settings: EvalSettings, device: torch.device, progress: bool = True) -> tuple[Any, pd.DataFrame]:
-    """The candidate with the best *balanced* validation accuracy (mean of the bias-aligned and the
-    bias-conflicting accuracy: the held-out part is biased like the training set, so its plain
-    accuracy would reward the shortcut). Returns it and the table of all candidates."""
-    if dataset.valid is None:
-        raise ValueError("the data set has no validation split; hold one out with holdout_validation(dataset)")
+    """The candidate with the best accuracy on the validation split (``dataset.valid``, built with the
+    test split's unbiased protocol, so its plain accuracy is the quantity the test reports); the test
+    split is not read. Returns it and the table of all candidates."""
+    valid = validation_split(dataset)
     rows = []
     for objective in candidates:
-        result = evaluate_images(dataset, images, labels, dataclasses.replace(settings, objective=objective), device,
-                                 progress, desc=f"select {describe(objective)}", split="valid")
+        result = evaluate_on("valid", dataset, images, labels, dataclasses.replace(settings, objective=objective),
+                             device, progress, desc=f"select {describe(objective)}")
         m = result.mean
-        rows.append({"candidate": describe(objective), "valid aligned": 100 * m.aligned,
-                     "valid conflicting": 100 * m.conflicting,
-                     "valid balanced": 100 * (m.aligned + m.conflicting) / 2})
+        rows.append({"candidate": describe(objective), "valid acc": 100 * m.overall,
+                     "valid aligned": 100 * m.aligned, "valid conflicting": 100 * m.conflicting,
+                     "valid images": len(valid), "models": settings.n_models})
     table = pd.DataFrame(rows)
-    best = int(np.nanargmax(table["valid balanced"].to_numpy())) if table["valid balanced"].notna().any() else 0
+    best = int(np.nanargmax(table["valid acc"].to_numpy())) if table["valid acc"].notna().any() else 0
     table["chosen"] = [i == best for i in range(len(rows))]
     return candidates[best], table
 
@@ -159,9 +179,9 @@ def evaluate_objectives(dataset: BiasedDataset, images: torch.Tensor, labels: to
                         objectives: dict[str, Any], settings: EvalSettings, device: torch.device,
                         progress: bool = True) -> list[ObjectiveResult]:
     """Train ``settings.n_models`` networks per objective on the images; test on the unbiased test split."""
-    return [ObjectiveResult(label, obj, evaluate_images(dataset, images, labels,
-                                                        dataclasses.replace(settings, objective=obj), device,
-                                                        progress, desc=label))
+    return [ObjectiveResult(label, obj, evaluate_on("test", dataset, images, labels,
+                                                    dataclasses.replace(settings, objective=obj), device,
+                                                    progress, desc=label))
             for label, obj in objectives.items()]
 
 
@@ -215,50 +235,145 @@ def bias_classifier_accuracy(dataset: BiasedDataset, classifier: torch.nn.Module
 # -- notebook 04's main experiment -----------------------------------------------------------------
 @dataclass
 class SyntheticComparison:
-    """One data set × IPC: the table of objectives on DM and DM + KDE sets and the selection tables."""
+    """One data set × IPC: the table of objectives on DM and DM + KDE sets (one row per set × objective,
+    statistics over the seeds), the per-seed values behind it and the selection table."""
 
     table: pd.DataFrame
     selection: pd.DataFrame
-    synthetic: dict[str, Any]  # "DM" / "DM + KDE" → SyntheticSet
+    synthetic: dict[int, dict[str, Any]]  # seed → "DM" / "DM + KDE" → SyntheticSet
+    per_seed: pd.DataFrame
+
+
+def distil_sets(dataset: BiasedDataset, ipc: int, dm_config: Any, weighter: Any, seeds: Sequence[int],
+                device: torch.device, progress: bool = True) -> dict[int, dict[str, Any]]:
+    """DM and DM + KDE (``weighter``) sets of ``dataset`` at every seed: ``dm_config`` with only the seed
+    changed (``dataclasses.replace(dm_config, seed=s)``), through the cached :func:`ddlib.distill.distill`."""
+    from ddlib.distill.registry import distill
+    sets = {}
+    for s in seeds:
+        config = dataclasses.replace(dm_config, seed=int(s))
+        sets[int(s)] = {"DM": distill("DM", dataset, ipc, config, device=device, progress=progress),
+                        "DM + KDE": distill("DM", dataset, ipc, config, weighter=weighter, device=device,
+                                            progress=progress)}
+    return sets
 
 
 def compare_on_synthetic(dataset: BiasedDataset, ipc: int, dm_config: Any, weighter: Any, methods: tuple[str, ...],
                          settings: EvalSettings, grid_size: int, selection_models: int, device: torch.device,
-                         conflict_ratio: float, progress: bool = True) -> SyntheticComparison:
-    """Distil DM and DM + KDE (``weighter``) sets of ``dataset`` (which holds a validation split); pick
-    every method's settings on the validation split; train each method on the DM set, ERM on the DM + KDE
-    set, and the method with the best validation score on the DM + KDE set too ("do the two combine?")."""
-    from ddlib.distill.registry import distill
+                         conflict_ratio: float, seeds: Sequence[int] = (0,),
+                         progress: bool = True) -> SyntheticComparison:
+    """Distil DM and DM + KDE (``weighter``) sets of ``dataset`` at every seed of ``seeds``; pick every
+    method's settings on the validation split (``dataset.valid``), trained on the DM set of the *first*
+    seed with ``selection_models`` networks; train each method (``settings.n_models`` networks) on the DM
+    set of every seed, ERM on the DM + KDE sets, and the method with the best validation score on the
+    DM + KDE sets too ("do the two combine?"). The test split is read once per final network.
+
+    A row's value per seed is the mean over its evaluation networks; the row reports mean, sample std
+    and 95 % t-interval over the seeds, and the difference to ERM on the same set (Welch) with
+    "better than ERM" / "worse than ERM" / "within noise"."""
     from ddlib.reference import reported_accuracy
-    dm = distill("DM", dataset, ipc, dm_config, device=device, progress=progress)
-    dm_kde = distill("DM", dataset, ipc, dm_config, weighter=weighter, device=device, progress=progress)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("compare_on_synthetic needs at least one distillation seed")
+    validation_split(dataset)  # before any distillation
+    sets = distil_sets(dataset, ipc, dm_config, weighter, seeds, device, progress)
+    select_on = sets[seeds[0]]["DM"]
     select_settings = dataclasses.replace(settings, n_models=selection_models)
     chosen, selections, scores = {}, [], {}
     for method in methods:
         candidates = method_grid(method, "convnet", None, settings.train.epochs)[:max(1, grid_size)]
-        best, table = select_objective(dataset, dm.images, dm.labels, candidates, select_settings, device, progress)
+        best, table = select_objective(dataset, select_on.images, select_on.labels, candidates, select_settings,
+                                       device, progress)
         chosen[method] = best
-        scores[method] = float(table["valid balanced"].max())
-        selections.append(table.assign(method=method, IPC=ipc, **{"data set": dataset.display_name}))
+        scores[method] = float(table["valid acc"].max())
+        selections.append(table.assign(method=method, IPC=ipc, **{"data set": dataset.display_name,
+                                                                  "selected on": f"DM set, seed {seeds[0]}"}))
     debiasing = [m for m in methods if m != "ERM"]
     best_method = max(debiasing, key=lambda m: scores[m]) if debiasing else None
-    runs = [("DM", m, chosen[m]) for m in methods] + [("DM + KDE", "ERM", ERM("convnet", None))]
+    erm = chosen.get("ERM", ERM("convnet", None))
+    runs = [("DM", m, chosen[m]) for m in methods]
+    if "ERM" not in methods:  # every verdict needs ERM on the same set
+        runs.insert(0, ("DM", "ERM", erm))
+    runs.append(("DM + KDE", "ERM", erm))
     if best_method is not None:
         runs.append(("DM + KDE", best_method, chosen[best_method]))
-    rows = []
+    long, values = [], {}
     for set_name, method, objective in runs:
-        syn = dm if set_name == "DM" else dm_kde
-        result = evaluate_objectives(dataset, syn.images, syn.labels, {method: objective}, settings, device,
-                                     progress)[0].result
+        per = {"acc": [], "aligned": [], "conflicting": []}
+        for s in seeds:
+            result = evaluate_synthetic_cached(dataset, sets[s][set_name],
+                                               dataclasses.replace(settings, objective=objective), device, progress)
+            m = result.mean
+            for name, key in _FIELDS:
+                per[key].append(100 * getattr(m, name))
+            long.append({"data set": dataset.display_name, "IPC": ipc, "synthetic set": set_name, "training": method,
+                         "seed": s, "n_models": len(result.per_model), "acc": 100 * m.overall,
+                         "aligned": 100 * m.aligned, "conflicting": 100 * m.conflicting})
+        values[(set_name, method)] = (objective, per)
+    rows = []
+    for (set_name, method), (objective, per) in values.items():
         paper = np.nan
         if set_name == "DM + KDE" and method == "ERM":
             paper = reported_accuracy(dataset.name, conflict_ratio, ipc, "DM + KDE/SupCon")
         elif set_name == "DM" and method == best_method:
             paper = reported_accuracy(dataset.name, conflict_ratio, ipc, "DM + best training-time de-biasing")
+        versus = {"vs ERM": np.nan, "vs ERM low": np.nan, "vs ERM high": np.nan, "verdict vs ERM": "—"} \
+            if method == "ERM" else versus_erm(per["acc"], values[(set_name, "ERM")][1]["acc"])
+        dm_erm = {"vs DM ERM": np.nan, "verdict vs DM ERM": "—"}
+        if set_name != "DM":  # the paper's comparison: the re-weighted sets against ERM on plain DM sets
+            d = difference(per["acc"], values[("DM", "ERM")][1]["acc"])
+            dm_erm = {"vs DM ERM": d.mean, "verdict vs DM ERM": verdict(d, "better than DM with ERM",
+                                                                        "worse than DM with ERM")}
         rows.append({"data set": dataset.display_name, "IPC": ipc, "synthetic set": set_name, "training": method,
-                     "settings": describe(objective), **interval_row(result), "paper": paper})
-    return SyntheticComparison(pd.DataFrame(rows), pd.concat(selections, ignore_index=True),
-                               {"DM": dm, "DM + KDE": dm_kde})
+                     "settings": describe(objective), "seeds": len(seeds), "n_models": settings.n_models,
+                     **summary_columns(per), **versus, **dm_erm, "paper": paper})
+    return SyntheticComparison(pd.DataFrame(rows), pd.concat(selections, ignore_index=True), sets,
+                               pd.DataFrame(long))
+
+
+def synthetic_reading(table: pd.DataFrame) -> str:
+    """Markdown sentences computed from :func:`compare_on_synthetic`'s table, one per (data set, IPC)."""
+    def cell(row: pd.Series) -> str:
+        n = int(row["seeds"])
+        spread = f" ± {row['acc ±95%']:.1f}" if np.isfinite(row["acc ±95%"]) else ""
+        return f"{row['acc']:.1f}{spread} % (n = {n} seed{'s' if n != 1 else ''})"
+
+    lines = []
+    for (name, ipc), rows in table.groupby(["data set", "IPC"], sort=False):
+        dm = rows[rows["synthetic set"] == "DM"]
+        kde = rows[rows["synthetic set"] == "DM + KDE"]
+        erm = dm[dm["training"] == "ERM"]
+        if erm.empty:
+            continue
+        erm = erm.iloc[0]
+        parts = [f"**{name}, IPC {ipc}.** On the DM sets ERM reaches {cell(erm)}"]
+        for _, r in dm[dm["training"] != "ERM"].iterrows():
+            parts.append(f"{r['training']} {cell(r)}, {r['vs ERM']:+.1f} points: {r['verdict vs ERM']}")
+        text = "; ".join(parts) + "."
+        if not kde.empty:
+            k_erm = kde[kde["training"] == "ERM"]
+            if len(k_erm):
+                k = k_erm.iloc[0]
+                text += (f" DM + KDE trained with ERM reaches {cell(k)}, {k['vs DM ERM']:+.1f} points against ERM on "
+                         f"the DM sets: {k['verdict vs DM ERM']}.")
+            for _, r in kde[kde["training"] != "ERM"].iterrows():
+                text += (f" DM + KDE trained with {r['training']} (the best method on the validation split) reaches "
+                         f"{cell(r)}, {r['vs ERM']:+.1f} points against ERM on the same sets: {r['verdict vs ERM']}.")
+        lines.append(text)
+    return "\n\n".join(lines)
+
+
+def selection_reading(selection: pd.DataFrame) -> str:
+    """Which split chose what: one computed sentence per (data set, IPC) of the selection table."""
+    lines = []
+    for (name, ipc), rows in selection.groupby(["data set", "IPC"], sort=False):
+        picked = rows[rows["chosen"]]
+        choices = ", ".join(f"{r['method']}: {r['candidate']} ({r['valid acc']:.1f} %)" for _, r in picked.iterrows())
+        first = rows.iloc[0]
+        lines.append(f"**{name}, IPC {ipc}** — chosen on the validation split ({int(first['valid images'])} images, "
+                     f"{int(first['models'])} network{'s' if int(first['models']) != 1 else ''} per candidate, "
+                     f"trained on the {first['selected on']}; out of {len(rows)} candidates): {choices}.")
+    return "\n\n".join(lines)
 
 
 def conflicting_share_figure(table: pd.DataFrame):
@@ -272,3 +387,31 @@ def conflicting_share_figure(table: pd.DataFrame):
     ax.legend(fontsize=8)
     ax.set_title("How many bias-conflicting images are left for a de-biasing method to find?", fontsize=9)
     return fig
+
+
+def full_data_reading(table: pd.DataFrame) -> str:
+    """Markdown computed from :func:`validate_on_full_data`'s tables: each method against ERM."""
+    lines = []
+    for name, rows in table.groupby("data set", sort=False):
+        erm = rows[rows["method"] == "ERM"]
+        if erm.empty:
+            continue
+        n = int(erm["n_models"].iloc[0])
+        parts = [f"{r['method']} {r['acc']:.1f} % ({r['gain vs ERM']:+.1f} points: {r.get('verdict vs ERM', '—')})"
+                 for _, r in rows[rows["method"] != "ERM"].iterrows()]
+        lines.append(f"**{name}** ({n} network{'s' if n != 1 else ''} per method; intervals over them): ERM "
+                     f"{erm['acc'].iloc[0]:.1f} %; " + "; ".join(parts) + ".")
+    return "\n\n".join(lines)
+
+
+def conflicting_share_rows(dataset: BiasedDataset, ipc: int, sets: dict[int, dict[str, Any]],
+                           classifier: torch.nn.Module, device: torch.device) -> list[dict[str, Any]]:
+    """One row per synthetic set kind: its estimated conflicting share, mean and 95 % interval over seeds."""
+    rows = []
+    for set_name in next(iter(sets.values())):
+        shares = [100 * estimated_conflicting_share(dataset, classifier, by_set[set_name].images,
+                                                    by_set[set_name].labels, device) for by_set in sets.values()]
+        s = summarise(shares)
+        rows.append({"data set": dataset.display_name, "IPC": ipc, "set": f"{set_name} IPC {ipc}",
+                     "estimated conflicting %": s.mean, "estimated ±95%": s.half_width, "seeds": s.n})
+    return rows
