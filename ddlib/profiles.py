@@ -128,9 +128,6 @@ class DebiasingConfig:
     datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10")
     conflict_ratio: float = 0.05
     ipcs: tuple[int, ...] = (10, 50)
-    # distillation seeds of the DM / DM + KDE sets (the interval is over them; the integrator moves this
-    # to the profile): a set of seed s is distilled with dataclasses.replace(dm_config, seed=s)
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     grid_size: int = 2            # candidates per method tried on the validation split (1: defaults only)
     selection_models: int = 1     # networks per candidate, trained on the DM set of the first seed
     # the methods trained on the synthetic sets (None: ``methods``) and the evaluation networks per
@@ -294,7 +291,6 @@ _DEBIASING = {
     "smoke": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.05),), validation_train=TrainConfig(epochs=2, batch_size=128, dsa=False),
         validation_models=1, validation_max_samples=1000, datasets=("colored_mnist",), ipcs=(1,), grid_size=1,
-        seeds=(0,),
         bias_classifier=TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL),
         bias_classifier_samples=500),
     # quick: the two target cells only (full data: Colored MNIST 1 %; synthetic: Colored MNIST 5 %,
@@ -310,13 +306,13 @@ _DEBIASING = {
         validation_datasets=(("colored_mnist", 0.01),),
         validation_train=TrainConfig(epochs=10, batch_size=256, dsa=False), validation_models=2,
         validation_max_samples=30_000,
-        datasets=("colored_mnist",), ipcs=(10,), grid_size=2, seeds=(0, 1, 2),
+        datasets=("colored_mnist",), ipcs=(10,), grid_size=2,
         synthetic_methods=("ERM", "LfF", "JTT"), eval_models=1,
         bias_classifier=TrainConfig(epochs=2, batch_size=128, dsa=False, model=_QUICK_MODEL)),
     "paper": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.01), ("colored_mnist", 0.05), ("bg_fmnist", 0.01),
                              ("bg_fmnist", 0.05)),
-        ipcs=(10, 50), grid_size=2, validation_models=3, seeds=(0, 1, 2, 3, 4),
+        ipcs=(10, 50), grid_size=2, validation_models=3,
         bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False, model=_PAPER_MODEL)),
 }
 PROFILES = {name: replace(p, debiasing=_DEBIASING.get(name, p.debiasing)) for name, p in PROFILES.items()}

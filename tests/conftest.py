@@ -63,7 +63,8 @@ def make_toy_dataset(n_per_class: int = 40, num_classes: int = 3, channels: int 
         return BiasedSplit(images, targets.astype(np.int64), bias.astype(np.int64), bias == targets)
 
     train, test = split(n_per_class), split(max(4, n_per_class // 4))
-    return BiasedDataset(name="toy", display_name="toy", train=train, test=test,
+    valid = split(max(4, n_per_class // 4))  # drawn after test: train and test stay as they were
+    return BiasedDataset(name="toy", display_name="toy", train=train, test=test, valid=valid,
                          class_names=tuple(map(str, range(num_classes))),
                          bias_names=tuple(f"tint{k}" for k in range(num_classes)),
                          mean=(0.2,) * channels, std=(0.3,) * channels, fingerprint=f"toy-{seed}-{n_per_class}",

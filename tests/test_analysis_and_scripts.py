@@ -4,33 +4,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ddlib.experiments.bias_analysis import bias_gap_table, run_bias_analysis
-from ddlib.profiles import PROFILES
 from ddlib.reference import reported_accuracy
 from ddlib.tools.report import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _table():
-    rows = []
-    for train_data, full, dm in (("unbiased", 90.0, 80.0), ("biased", 85.0, 30.0)):
-        base = {"dataset": "colored_mnist", "conflict_ratio": 0.05, "train_data": train_data}
-        rows.append({**base, "method": "full data", "ipc": None, "acc": full})
-        rows.append({**base, "method": "DM", "ipc": 10, "acc": dm})
-    return pd.DataFrame(rows)
-
-
-def test_bias_gap_table_computes_gaps_and_relative_drops():
-    gaps = bias_gap_table(_table()).set_index("method")
-    assert gaps.loc["full data", "gap"] == pytest.approx(5.0)
-    assert gaps.loc["DM", "gap"] == pytest.approx(50.0)
-    assert gaps.loc["DM", "relative_drop"] == pytest.approx(50.0 / 80.0)
-
-
-def test_unknown_method_is_rejected_with_the_known_ones():
-    with pytest.raises(ValueError, match="unknown distillation methods"):
-        run_bias_analysis(PROFILES["smoke"], "colored_mnist", [0.05], [1], methods=("DQ",))
 
 
 def test_paper_numbers_come_only_from_the_reference_table():

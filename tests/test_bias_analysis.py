@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from dataclasses import replace
 from conftest import make_toy_dataset
 
-from ddlib.experiments.bias_analysis import (FULL_DATA, RANDOM_REAL, bias_gap_table, bias_verdicts, budget_table,
-                            plot_bias_cost_across_datasets, random_real_set, run_bias_analysis, verdict_summary)
+from ddlib.experiments.bias_analysis import (FULL_DATA, analysis_cells, analysis_table, bias_verdicts, budget_table,
+                                             plot_bias_gaps, run_bias_analysis, verdict_summary)
+from ddlib.experiments.grid import RANDOM_REAL, GridRunner, random_real_set
 from ddlib.datasets import dataset_info, load_dataset
 from ddlib.profiles import PROFILES, DatasetsConfig
 
@@ -48,74 +50,64 @@ def test_unknown_builder_option_is_rejected_with_the_accepted_ones():
 TITLES = {"colored_mnist": "Colored MNIST", "corrupted_cifar10": "Corrupted CIFAR-10"}
 
 
-def _table(name: str, rows: list[tuple[str, int | None, float, float]]) -> pd.DataFrame:
-    """Rows (method, ipc, unbiased-data accuracy, biased-data accuracy) → the analysis's long table."""
+def _rows(name: str, runs: list[tuple[str, float | None, list[float]]]) -> pd.DataFrame:
+    """(method, ipc, per-seed bias gaps) → the analysis's per-seed rows (aligned 100, conflicting 100 − gap)."""
     out = []
-    for method, ipc, unbiased, biased in rows:
-        for train_data, acc in (("unbiased", unbiased), ("biased", biased)):
-            out.append({"dataset": name, "title": TITLES[name], "conflict_ratio": 0.05, "train_data": train_data, "method": method,
-                        "ipc": ipc, "acc": acc})
+    for method, ipc, gaps in runs:
+        for seed, gap in enumerate(gaps):
+            out.append({"dataset": name, "title": TITLES[name], "conflict_ratio": 0.05, "train data": "biased",
+                        "method": method, "ipc": np.nan if ipc is None else ipc, "seed": seed, "acc": 100 - gap,
+                        "aligned": 100.0, "conflicting": 100.0 - gap, "gap": gap, "n_models": 3})
     return pd.DataFrame(out)
 
 
 TWO_SIDED = pd.concat([
-    # colour bias: full data loses 10 %, DM 75 % (amplified), random real 12 % (similar)
-    _table("colored_mnist", [(FULL_DATA, None, 100.0, 90.0), (RANDOM_REAL, 10, 50.0, 44.0), ("DM", 10, 80.0, 20.0)]),
-    # corruption bias: full data loses 30 %, DM 5 % (suppressed)
-    _table("corrupted_cifar10", [(FULL_DATA, None, 50.0, 35.0), ("DM", 10, 40.0, 38.0)]),
+    # colour bias: DM's gap far above random real's and the full data's; random real's above the full data's
+    _rows("colored_mnist", [(FULL_DATA, None, [40.0, 42.0, 41.0]), (RANDOM_REAL, 10, [70.0, 72.0, 71.0]),
+                            ("DM", 10, [85.0, 86.0, 84.0]), ("DSA", 10, [60.0, 80.0, 75.0])]),
+    # corruption bias: DM's gap below the full data's
+    _rows("corrupted_cifar10", [(FULL_DATA, None, [44.0, 45.0, 46.0]), (RANDOM_REAL, 10, [23.0, 24.0, 22.0]),
+                                ("DM", 10, [30.0, 31.0, 29.0])]),
 ], ignore_index=True)
 
 
-def test_verdicts_call_amplification_and_suppression_relative_to_the_full_data():
-    gaps = bias_gap_table(TWO_SIDED)
-    verdicts = bias_verdicts(gaps).set_index(["dataset", "method"])
-    assert verdicts.loc[("colored_mnist", "DM"), "verdict"] == "amplified"
-    assert verdicts.loc[("colored_mnist", "DM"), "relative_drop"] == pytest.approx(0.75)
-    assert verdicts.loc[("colored_mnist", "DM"), "full_data_relative_drop"] == pytest.approx(0.10)
-    assert verdicts.loc[("colored_mnist", RANDOM_REAL), "verdict"] == "similar"      # 12 % vs 10 %
-    assert verdicts.loc[("corrupted_cifar10", "DM"), "verdict"] == "suppressed"      # 5 % vs 30 %
-    assert (FULL_DATA not in verdicts.index.get_level_values("method"))
-    # beside the random real baseline at the same IPC: 75 % vs 12 % → distillation itself amplifies
-    assert verdicts.loc[("colored_mnist", "DM"), "vs_random_real"] == "amplified"
-    assert verdicts.loc[("colored_mnist", "DM"), "random_real_relative_drop"] == pytest.approx(0.12)
-    assert pd.isna(verdicts.loc[("corrupted_cifar10", "DM"), "vs_random_real"])  # no baseline run there
-
-
-def test_verdict_margin_is_respected():
-    gaps = bias_gap_table(TWO_SIDED)
-    strict = bias_verdicts(gaps, margin=0.0).set_index(["dataset", "method"])
-    assert strict.loc[("colored_mnist", RANDOM_REAL), "verdict"] == "amplified"
-    lax = bias_verdicts(gaps, margin=0.9).set_index(["dataset", "method"])
-    assert set(lax.verdict) == {"similar"}
+def test_verdicts_compare_gaps_with_random_real_and_full_data_beyond_noise():
+    v = bias_verdicts(TWO_SIDED).set_index(["dataset", "method"])
+    assert v.loc[("colored_mnist", "DM"), "vs random real"] == "amplified"
+    assert v.loc[("colored_mnist", "DM"), "Δ gap vs random real"] == pytest.approx(14.0)
+    assert v.loc[("colored_mnist", "DM"), "vs full data"] == "amplified"
+    assert v.loc[("colored_mnist", "DSA"), "vs random real"] == "within noise"  # 71.7 ± a wide interval vs 71
+    assert v.loc[("corrupted_cifar10", "DM"), "vs full data"] == "reduced"
+    assert v.loc[("corrupted_cifar10", "DM"), "vs random real"] == "amplified"
+    assert pd.isna(v.loc[("colored_mnist", RANDOM_REAL)].get("vs random real"))  # not compared with itself
+    assert FULL_DATA not in v.index.get_level_values("method")
+    lo, hi = v.loc[("colored_mnist", "DM"), ["vs random real low", "vs random real high"]]
+    assert lo < 14.0 < hi
 
 
 def test_summary_states_the_computed_findings():
-    gaps = bias_gap_table(TWO_SIDED)
-    text = verdict_summary(gaps, bias_verdicts(gaps))
+    text = verdict_summary(bias_verdicts(TWO_SIDED))
     assert "Colored MNIST" in text and "Corrupted CIFAR-10" in text
-    dm_lines = [line for line in text.splitlines() if line.strip().startswith("DM IPC 10")]
-    assert dm_lines[0].endswith("amplified vs full data, amplified vs random real")
-    assert dm_lines[1].endswith("suppressed vs full data")
-    # the random real baseline is not counted as a distilled set
-    assert "distilled sets vs full data: 1 amplified, 0 similar, 0 suppressed" in text
-    assert "distilled sets vs random real images: 1 amplified, 0 similar, 0 suppressed" in text
+    dm = [line for line in text.splitlines() if line.strip().startswith("DM IPC 10")]
+    assert dm[0].endswith("→ amplified") and "vs random real: +14.0" in dm[0]
+    assert "vs full data" in dm[1] and dm[1].endswith("→ reduced")
+    assert "distilled sets vs random real: 1 amplified, 1 within noise, 0 reduced" in text
 
 
-def test_a_data_set_without_unbiased_variant_has_no_gap_and_no_verdict():
-    biased_only = TWO_SIDED[(TWO_SIDED.train_data == "biased") & (TWO_SIDED.dataset == "colored_mnist")]
-    gaps = bias_gap_table(biased_only.assign(dataset="bffhq"))
-    assert gaps["acc_unbiased_data"].isna().all() and gaps["gap"].isna().all()
-    assert bias_verdicts(gaps).empty
-    assert "biased data only" in verdict_summary(gaps, bias_verdicts(gaps))
+def test_analysis_table_summarises_seeds_and_gaps():
+    t = analysis_table(TWO_SIDED).set_index(["dataset", "method"])
+    assert t.loc[("colored_mnist", "DM"), "gap"] == pytest.approx(85.0)
+    assert t.loc[("colored_mnist", "DM"), "seeds"] == 3
+    assert t.loc[("colored_mnist", "DM"), "acc std"] == pytest.approx(1.0)
+    assert t.loc[("colored_mnist", "DM"), "gap low"] < 85.0 < t.loc[("colored_mnist", "DM"), "gap high"]
 
 
-def test_across_datasets_figure_has_one_bar_per_run():
-    gaps = bias_gap_table(TWO_SIDED)
-    fig = plot_bias_cost_across_datasets(gaps, "test")
-    bars = [p for p in fig.axes[0].patches]
-    assert len(bars) == len(gaps)  # 3 runs on Colored MNIST + 2 on Corrupted CIFAR-10
-    heights = sorted(round(b.get_height(), 6) for b in bars)
-    assert heights == sorted(round(100 * v, 6) for v in gaps.relative_drop)
+def test_gap_figure_has_one_bar_per_set_with_error_bars():
+    fig = plot_bias_gaps(analysis_table(TWO_SIDED), "test")
+    bars = fig.axes[0].patches
+    assert len(bars) == 5  # random real, DM, DSA on Colored MNIST; random real, DM on Corrupted CIFAR-10
+    assert sorted(round(b.get_height(), 6) for b in bars) == sorted(round(v, 6) for v in [71.0, 85.0, 215 / 3, 23.0, 30.0])
+    assert len(fig.axes[0].containers) >= 5  # error bars
     plt.close(fig)
 
 
@@ -143,25 +135,41 @@ def test_random_real_set_draws_real_images_of_each_class_repeatably():
 
 # -- end to end --------------------------------------------------------------------------------------
 def test_bffhq_fixture_runs_through_every_method_on_biased_data_only(bffhq_root):
-    result = run_bias_analysis(PROFILES["smoke"], "bffhq", [0.05], [1], methods=("DC", "DSA", "DM", "MTT"),
-                               data_root=bffhq_root, progress=False, dataset_options={"image_size": 16},
-                               random_real=True)
-    table = result.table
-    assert set(table.train_data) == {"biased"} and set(table.conflict_ratio) == {0.005}
-    assert list(table.method) == [FULL_DATA, RANDOM_REAL, "DC", "DSA", "DM", "MTT"]
-    assert table.acc.between(0, 100).all() and table.aligned.notna().all()
-    assert table.loc[table.method == "DM", "distill_seconds"].iloc[0] >= 0
-    assert bias_gap_table(table).gap.isna().all()
+    P = PROFILES["smoke"]
+    runner = GridRunner(replace(P, datasets=replace(P.datasets, bffhq_image_size=16)), "cpu", data_root=bffhq_root,
+                        progress=False)
+    result = run_bias_analysis(P, "bffhq", runner, [0.05], [1], methods=("DC", "DSA", "DM", "MTT"), seeds=(0,),
+                               unbiased_data=True)
+    rows = result.rows
+    assert set(rows["train data"]) == {"biased"} and set(rows.conflict_ratio) == {0.005}
+    assert list(dict.fromkeys(rows.method)) == [FULL_DATA, RANDOM_REAL, "DC", "DSA", "DM", "MTT"]
+    assert rows.acc.between(0, 100).all() and rows.gap.notna().all()
+    assert rows.loc[rows.method == "DM", "distill s"].iloc[0] >= 0
+
+
+def test_unknown_method_is_rejected_with_the_known_ones():
+    with pytest.raises(ValueError, match="unknown distillation methods"):
+        analysis_cells("colored_mnist", [0.05], [1], ("DQ",), False)
+
+
+def test_cells_cover_random_real_and_the_unbiased_variant_when_asked():
+    cells = analysis_cells("colored_mnist", [0.05], [10], ("DM", "MTT"), unbiased_data=True)
+    assert [(c.unbiased, c.method) for c in cells] == [(True, RANDOM_REAL), (True, "DM"), (True, "MTT"),
+                                                        (False, RANDOM_REAL), (False, "DM"), (False, "MTT")]
+    assert all(not c.unbiased for c in analysis_cells("colored_mnist", [0.05], [10], ("DM",), False))
 
 
 def test_rerun_of_the_analysis_comes_from_the_cache(isolated_cache, monkeypatch):
     """A second run neither distils nor trains again (every artifact is cached)."""
-    import ddlib.experiments.bias_analysis as analysis
-
     ds = make_toy_dataset(n_per_class=12, num_classes=3, channels=3, size=16)
-    monkeypatch.setattr(analysis, "load_dataset", lambda *a, **k: ds)
+    P = PROFILES["smoke"]
+    import ddlib.experiments.bias_analysis as analysis
     monkeypatch.setattr(analysis, "dataset_info", lambda name: dataset_info("colored_mnist"))
-    first = run_bias_analysis(PROFILES["smoke"], "toy", [0.05], [1], methods=("DM",), progress=False)
+
+    def run():
+        runner = GridRunner(P, "cpu", progress=False, datasets={("toy", 0.05, False): ds})
+        return run_bias_analysis(P, "toy", runner, [0.05], [1], methods=("DM",), seeds=(0, 1))
+    first = run()
 
     def fail(*args, **kwargs):
         raise AssertionError("recomputed instead of loading the cache")
@@ -170,7 +178,7 @@ def test_rerun_of_the_analysis_comes_from_the_cache(isolated_cache, monkeypatch)
     monkeypatch.setattr("ddlib.distill.dm.dm_loss_per_class", fail)
     monkeypatch.setattr("ddlib.training.evaluation.evaluate_images", fail)
     monkeypatch.setattr("ddlib.training.evaluation.evaluate_full_data", fail)
-    second = run_bias_analysis(PROFILES["smoke"], "toy", [0.05], [1], methods=("DM",), progress=False)
-    pd.testing.assert_frame_equal(first.table.drop(columns="distill_seconds"),
-                                  second.table.drop(columns="distill_seconds"))
-    assert np.isfinite(second.table.acc).all()
+    second = run()
+    cols = ["method", "seed", "acc", "aligned", "conflicting", "gap"]
+    pd.testing.assert_frame_equal(first.rows[cols], second.rows[cols])
+    assert np.isfinite(second.rows.acc).all()

@@ -268,7 +268,7 @@ def test_debiasing_profiles_name_seeds_methods_and_networks():
     for name, seeds in (("smoke", (0,)), ("quick", (0, 1, 2)), ("paper", (0, 1, 2, 3, 4))):
         p = get_profile(name)
         d = p.debiasing
-        assert d.seeds == seeds and not hasattr(d, "holdout")
+        assert p.seeds == seeds and not hasattr(d, "holdout") and not hasattr(d, "seeds")
         assert set(d.methods_on_synthetic) <= set(METHODS) and "ERM" in d.methods_on_synthetic
         assert d.evaluation(p.evaluation).n_models == (d.eval_models or p.evaluation.n_models)
-    assert get_profile("quick", overrides={"debiasing.seeds": [0, 1]}).debiasing.seeds == (0, 1)
+    assert get_profile("quick", overrides={"seeds": [0, 1]}).seeds == (0, 1)

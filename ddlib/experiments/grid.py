@@ -116,13 +116,17 @@ class GridRunner:
     in memory (the expensive ones are also cached on disk by the library)."""
 
     def __init__(self, profile: Any, device: torch.device | str = "cpu", data_root: str | os.PathLike | None = None,
-                 progress: bool = True, diagnostic_batches: int | None = None):
+                 progress: bool = True, diagnostic_batches: int | None = None,
+                 datasets: dict[tuple[str, float, bool], BiasedDataset] | None = None):
+        """``datasets``: data sets already built, keyed (name, ratio, unbiased) — used instead of
+        :func:`load_dataset` for those keys (in-memory data sets, tests)."""
         self.profile = profile
         self.device = torch.device(device)
         self.data_root = data_root
         self.progress = progress
         self.diagnostic_batches = diagnostic_batches or profile.kde_method.diagnostic_batches
-        self._datasets: dict[tuple[str, float], BiasedDataset] = {}
+        self._datasets: dict[tuple[str, float, bool], BiasedDataset] = {
+            (n, float(r), bool(u)): ds for (n, r, u), ds in (datasets or {}).items()}
         self._surrogates: dict[tuple[str, float, SurrogateConfig], Surrogate] = {}
 
     # -- pieces ------------------------------------------------------------------------------------

@@ -245,23 +245,27 @@ class SyntheticComparison:
 
 
 def distil_sets(dataset: BiasedDataset, ipc: int, dm_config: Any, weighter: Any, seeds: Sequence[int],
-                device: torch.device, progress: bool = True) -> dict[int, dict[str, Any]]:
-    """DM and DM + KDE (``weighter``) sets of ``dataset`` at every seed: ``dm_config`` with only the seed
-    changed (``dataclasses.replace(dm_config, seed=s)``), through the cached :func:`ddlib.distill.distill`."""
+                device: torch.device, progress: bool = True, vanilla_config: Any | None = None
+                ) -> dict[int, dict[str, Any]]:
+    """DM (``vanilla_config``, default ``dm_config``) and DM + KDE (``dm_config`` with ``weighter``) sets
+    of ``dataset`` at every seed, only the seed changed (``dataclasses.replace(config, seed=s)``),
+    through the cached :func:`ddlib.distill.distill` — with the profile's configs these are the very
+    sets notebooks 01 and 02 distil, so they come from the cache."""
     from ddlib.distill.registry import distill
+    vanilla_config = dm_config if vanilla_config is None else vanilla_config
     sets = {}
     for s in seeds:
-        config = dataclasses.replace(dm_config, seed=int(s))
-        sets[int(s)] = {"DM": distill("DM", dataset, ipc, config, device=device, progress=progress),
-                        "DM + KDE": distill("DM", dataset, ipc, config, weighter=weighter, device=device,
-                                            progress=progress)}
+        sets[int(s)] = {"DM": distill("DM", dataset, ipc, dataclasses.replace(vanilla_config, seed=int(s)),
+                                      device=device, progress=progress),
+                        "DM + KDE": distill("DM", dataset, ipc, dataclasses.replace(dm_config, seed=int(s)),
+                                            weighter=weighter, device=device, progress=progress)}
     return sets
 
 
 def compare_on_synthetic(dataset: BiasedDataset, ipc: int, dm_config: Any, weighter: Any, methods: tuple[str, ...],
                          settings: EvalSettings, grid_size: int, selection_models: int, device: torch.device,
                          conflict_ratio: float, seeds: Sequence[int] = (0,),
-                         progress: bool = True) -> SyntheticComparison:
+                         progress: bool = True, vanilla_config: Any | None = None) -> SyntheticComparison:
     """Distil DM and DM + KDE (``weighter``) sets of ``dataset`` at every seed of ``seeds``; pick every
     method's settings on the validation split (``dataset.valid``), trained on the DM set of the *first*
     seed with ``selection_models`` networks; train each method (``settings.n_models`` networks) on the DM
@@ -276,7 +280,7 @@ def compare_on_synthetic(dataset: BiasedDataset, ipc: int, dm_config: Any, weigh
     if not seeds:
         raise ValueError("compare_on_synthetic needs at least one distillation seed")
     validation_split(dataset)  # before any distillation
-    sets = distil_sets(dataset, ipc, dm_config, weighter, seeds, device, progress)
+    sets = distil_sets(dataset, ipc, dm_config, weighter, seeds, device, progress, vanilla_config)
     select_on = sets[seeds[0]]["DM"]
     select_settings = dataclasses.replace(settings, n_models=selection_models)
     chosen, selections, scores = {}, [], {}
