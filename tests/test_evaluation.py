@@ -41,3 +41,53 @@ def test_vanilla_dm_keeps_the_reference_image_lr_beside_the_reweighted_run():
     k = PROFILES["quick"].kde_method
     assert k.dm_for(weighted=False).lr_img == 1.0 and k.dm_for(weighted=True) == k.dm
     assert k.dm_for(weighted=False).iterations == k.dm.iterations
+
+
+# -- the split the networks are tested on ----------------------------------------------------------
+def _tiny_settings(**kw):
+    cfg = TrainConfig(epochs=2, lr=0.01, batch_size=32, dsa=False, model=ConvNetConfig(depth=2, width=8))
+    return EvalSettings(cfg, n_models=1, **kw)
+
+
+def _with_valid():
+    import dataclasses
+    from tests.conftest import make_toy_dataset
+    ds = make_toy_dataset(n_per_class=12)
+    # a validation split unlike the test split: the test split's labels shifted by one
+    test = ds.test
+    valid = dataclasses.replace(test, targets=(test.targets + 1) % 3)
+    return dataclasses.replace(ds, valid=valid)
+
+
+def test_valid_and_test_evaluations_are_separate_cache_entries(isolated_cache):
+    from dataclasses import replace
+    from ddlib.distill.synthetic import SyntheticSet
+    from ddlib.training.evaluation import evaluate_synthetic_cached
+    ds = _with_valid()
+    syn = SyntheticSet(ds.normalize(ds.train.images[::10]), torch.from_numpy(ds.train.targets[::10]), 4, "DM", {})
+    settings = _tiny_settings()
+    on_test = evaluate_synthetic_cached(ds, syn, settings, torch.device("cpu"), progress=False)
+    on_valid = evaluate_synthetic_cached(ds, syn, replace(settings, split="valid"), torch.device("cpu"), progress=False)
+    assert on_test != on_valid  # the valid labels differ, so the same networks score differently
+    assert len([p for p in (isolated_cache / "evaluations" / "synthetic").iterdir() if p.is_dir()]) == 2
+    # the same networks as a direct evaluation on the split; the deprecated argument agrees
+    direct = evaluate_images(ds, syn.images, syn.labels, settings, torch.device("cpu"), progress=False, split="valid")
+    assert direct == on_valid
+
+
+def test_test_split_keys_are_unchanged_and_valid_keys_differ():
+    from dataclasses import replace
+    from ddlib.training.evaluation import _settings_key
+    settings = _tiny_settings()
+    assert "split" not in _settings_key(settings)  # earlier test-split results keep their cache entries
+    assert _settings_key(replace(settings, split="valid"))["split"] == "valid"
+
+
+def test_a_missing_split_is_a_clear_error(toy_dataset):
+    import pytest
+    images = toy_dataset.normalize(toy_dataset.train.images[:6])
+    labels = torch.from_numpy(toy_dataset.train.targets[:6])
+    with pytest.raises(ValueError, match="has no 'valid' split; "):
+        evaluate_images(toy_dataset, images, labels, _tiny_settings(split="valid"), torch.device("cpu"), progress=False)
+    with pytest.raises(ValueError, match="split must be one of"):
+        _tiny_settings(split="validation")
