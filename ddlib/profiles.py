@@ -102,6 +102,7 @@ class KDEMethodConfig:
     # weigh ``error_set_upweight`` times as much (the ERM network: ``error_set``)
     error_set: EvalSettings = EvalSettings(TrainConfig(epochs=1, batch_size=256, dsa=False), n_models=1)
     error_set_upweight: float = 20.0
+    error_set_max_samples: int | None = None  # None: the ERM network sees the whole training set
     diagnostic_batches: int = 20
     projection_samples: int = 3000
 
@@ -214,8 +215,11 @@ PROFILES: dict[str, Profile] = {
         model=_QUICK_MODEL,
         dm=DMConfig(iterations=100, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=50),
         evaluation=EvalSettings(TrainConfig(epochs=100, batch_size=256, model=_QUICK_MODEL), n_models=3),
-        full_data=FullDataSettings(EvalSettings(TrainConfig(epochs=2, batch_size=128, model=_QUICK_MODEL), n_models=1),
-                                   max_samples=20_000),
+        # "no distillation": 3 networks on the whole training set, each until its validation accuracy has
+        # not improved for 2 half-epoch checks (at most 6 epochs; no augmentation: 60,000 real images)
+        full_data=FullDataSettings(EvalSettings(TrainConfig(epochs=6, batch_size=256, dsa=False, model=_QUICK_MODEL),
+                                                n_models=3),
+                                   max_epochs=6, patience=2, evals_per_epoch=2),
         conflict_ratios=(0.05,),
         # IPC 10 only, three seeds: notebook 01 runs 3 data sets × (random real + 3 methods) × 3 seeds
         # in about 20 min on 2 cores (IPC 1, 10 and 50, all four methods and five seeds in paper).
@@ -268,6 +272,7 @@ _KDE_METHODS = {
         methods=("DM", "DSA", "MTT"),
         selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1,), lr_imgs=(1.0,)),
         error_set=EvalSettings(TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL), n_models=1),
+        error_set_max_samples=2000,
         diagnostic_batches=2, projection_samples=300),
     "quick": KDEMethodConfig(
         surrogate=_QUICK_SURROGATE,

@@ -135,8 +135,9 @@ def verdict_summary(verdicts: pd.DataFrame) -> str:
             text = f"  {r['method'] + ' IPC ' + str(int(r['ipc'])):<18} bias gap {r['gap']:5.1f} points"
             for ref in ("random real", "full data"):
                 if isinstance(r.get(f"vs {ref}"), str):
-                    text += (f"; vs {ref}: {r[f'Δ gap vs {ref}']:+.1f} [{r[f'vs {ref} low']:+.1f}, "
-                             f"{r[f'vs {ref} high']:+.1f}] → {r[f'vs {ref}']}")
+                    lo, hi = r[f"vs {ref} low"], r[f"vs {ref} high"]
+                    interval = f"[{lo:+.1f}, {hi:+.1f}]" if np.isfinite(lo) else "(no interval: fewer than 2 runs a side)"
+                    text += f"; vs {ref}: {r[f'Δ gap vs {ref}']:+.1f} {interval} → {r[f'vs {ref}']}"
             lines.append(text)
         distilled = v[v.method != RANDOM_REAL]
         for ref in ("random real", "full data"):
@@ -194,6 +195,33 @@ def plot_bias_gaps(table: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
+def plot_full_data_curves(analyses: dict[str, BiasAnalysisResult], title: str) -> plt.Figure | None:
+    """The full-data networks' validation accuracy (overall and on the bias-conflicting images) per
+    epoch, one panel per data set (biased training data): where each network stopped. None when no
+    run recorded curves (fixed-epoch full-data settings)."""
+    panels = [(r.datasets[key], res) for r in analyses.values() for key, res in r.full_data.items()
+              if key[0] == "biased" and getattr(res, "curves", ())]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.3), squeeze=False)
+    for ax, (ds, res) in zip(axes[0], panels):
+        curves = res.curve_table()
+        for k, c in curves.groupby("model"):
+            ax.plot(c.epoch, c["valid overall"], color="#4c72b0", alpha=0.8, label="overall" if k == 0 else None)
+            ax.plot(c.epoch, c["valid conflicting"], color="#dd8452", alpha=0.8, ls="--",
+                    label="bias-conflicting" if k == 0 else None)
+        for e in res.best_epochs:
+            ax.axvline(e, color="grey", lw=0.6, ls=":")
+        ax.set_title(ds.title or ds.display_name, fontsize=9)
+        ax.set_xlabel("epoch (dotted: kept state)")
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("validation accuracy (%)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _titles(table: pd.DataFrame) -> dict[str, str]:
     """Registry name → the data set's title (which says "JPEG copy" where it applies), where recorded."""
     return dict(zip(table["dataset"], table["title"])) if "title" in table else {}
@@ -210,9 +238,12 @@ def budget_table(profile: Profile, reference: Profile | None = None, ipc: int = 
         m = p.model
         return {
             "network": f"ConvNet-{m.depth}, width {m.width}",
-            "full data": (f"{f.evaluation.n_models} model(s) × {f.evaluation.train.epochs} epochs on "
-                          + (f"{f.max_samples:,} images" if f.max_samples else "all images")),
-            "evaluation": f"{p.evaluation.n_models} model(s) × {p.evaluation.train.epochs} epochs",
+            "full data": (f"{f.evaluation.n_models} model(s) on "
+                          + (f"{f.max_samples:,} images" if f.max_samples else "all images") + ", "
+                          + (f"until the validation plateau (patience {f.patience}, ≤ {f.max_epochs or f.evaluation.train.epochs} epochs)"
+                             if f.converged else f"{f.evaluation.train.epochs} epochs")),
+            "seeds × evaluation": (f"{len(p.seeds)} distillation seed(s) × {p.evaluation.n_models} model(s) × "
+                                   f"{p.evaluation.train.epochs} epochs"),
             "DM": f"{p.dm.iterations:,} iterations, {p.dm.batch_real} real images/class",
             "DC / DSA": (f"{p.dc.iterations:,} iterations of (outer {outer}, inner {inner}), "
                          f"{p.dc.batch_real} real images/class"),

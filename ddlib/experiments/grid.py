@@ -163,10 +163,12 @@ class GridRunner:
         if cell.weighting == CONFLICTING_ONLY:
             return ConflictingOnlyWeights.from_dataset(ds)
         K = self.profile.kde_method
-        error_set = erm_error_set(ds, K.error_set, self.device, progress=self.progress)
+        error_set = erm_error_set(ds, K.error_set, self.device, progress=self.progress,
+                                  max_samples=K.error_set_max_samples)
         return ErrorSetWeights(error_set, K.error_set_upweight,
                                identity={"dataset": ds.fingerprint, "train": repr(K.error_set.train),
-                                         "seed": K.error_set.seed})
+                                         "seed": K.error_set.seed,
+                                         "max_samples": K.error_set_max_samples})
 
     def method_config(self, cell: Cell, seed: int) -> Any:
         """The method's config at ``seed``: vanilla DM at the reference's image lr, re-weighted DM at

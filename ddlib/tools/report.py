@@ -27,7 +27,7 @@ def _fmt(v: object, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "—"
     if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) >= 10 or v == int(v) else f"{v:.2f}"
+        return f"{v:.{digits}f}" if abs(v) >= 1 or v == 0 else f"{v:.2f}"  # shares and weights: 2 decimals
     return str(v)
 
 
@@ -50,29 +50,31 @@ def _provenance_line(csv: Path) -> str:
     return f"*Written {prov.get('written', '?')} on {prov.get('device', '?')}, commit {commit}, torch {prov.get('torch', '?')}.*"
 
 
-BIAS_ANALYSIS_COLUMNS = {"conflict_ratio": "conflicting ratio", "train_data": "trained on", "method": "method", "ipc": "IPC",
-      "acc": "accuracy %", "acc_std": "± std", "aligned": "aligned %", "conflicting": "conflicting %",
-      "paper": "paper %"}
+BIAS_ANALYSIS_COLUMNS = {"method": "set", "ipc": "IPC", "acc": "accuracy %", "± 95 %": "± 95 %", "seeds": "seeds",
+                         "models per seed": "models/seed", "aligned": "aligned %", "conflicting": "conflicting %",
+                         "gap": "bias gap", "paper": "paper %"}
 
 SECTIONS: list[tuple[str, str, dict[str, str]]] = [
     ("00_ratio_summary", "The biased data sets: realised bias-conflicting counts (notebook 00)",
      {"data set": "data set", "train": "train", "train conflicting": "conflicting", "realised %": "realised %",
-      "test": "test", "test aligned %": "test aligned %"}),
+      "valid": "valid", "test": "test", "test aligned %": "test aligned %"}),
     # {title}: the data set's title recorded in the table (it says "JPEG copy" where that applies)
-    *((f"01_bias_analysis_{name}", "Bias analysis — {title} (notebook 01)", BIAS_ANALYSIS_COLUMNS)
+    *((f"01_bias_analysis_{name}", "Bias analysis — {title}, biased training data (notebook 01)", BIAS_ANALYSIS_COLUMNS)
       for name in ("colored_mnist", "bg_fmnist", "corrupted_cifar10", "bffhq")),
-    ("01_bias_verdicts", "Amplified or suppressed? Share of accuracy the bias costs, distilled vs full data (notebook 01)",
-     {"title": "data set", "method": "method", "ipc": "IPC", "relative_drop": "bias cost (share)",
-      "full_data_relative_drop": "full data's bias cost", "verdict": "verdict"}),
-    ("02_main_results", "KDE + SupCon re-weighting — main results (notebook 02)",
-     {"data set": "data set", "IPC": "IPC", "method": "method", "acc": "accuracy %", "acc_std": "± std",
-      "aligned": "aligned %", "conflicting": "conflicting %", "paper": "paper %", "weights": "weights",
-      "image lr": "image lr"}),
-    ("02_ablation_sigma2_tau", "Kernel variance σ² × temperature τ, DM + KDE (notebook 02)",
-     {"σ²": "σ²", "τ": "τ", "acc": "accuracy %", "aligned": "aligned %", "conflicting": "conflicting %",
-      "weight on conflicting": "weight on conflicting", "ESS": "ESS", "n_models": "models"}),
-    ("02_ablation_scope", "Batch vs class scope of the KDE (notebook 02)",
-     {"scope": "scope", "acc": "accuracy %", "weight on conflicting": "weight on conflicting", "ESS": "ESS"}),
+    ("01_bias_verdicts", "Amplified or reduced? The bias gap (aligned − conflicting accuracy) of each set against "
+                         "random real images and the full data, Welch 95 % intervals (notebook 01)",
+     {"title": "data set", "method": "set", "ipc": "IPC", "gap": "bias gap", "Δ gap vs random real": "Δ vs random real",
+      "vs random real low": "low", "vs random real high": "high", "vs random real": "vs random real",
+      "Δ gap vs full data": "Δ vs full data", "vs full data low": "low ", "vs full data high": "high ",
+      "vs full data": "vs full data"}),
+    ("02_selection", "σ², τ and the image learning rate of DM + KDE, chosen on the validation split (notebook 02)",
+     {"title": "data set", "stage": "stage", "σ²": "σ²", "τ": "τ", "image lr": "image lr", "valid acc": "valid acc %",
+      "weight on conflicting": "weight on conflicting", "chosen": "chosen"}),
+    ("02_main_results", "KDE + SupCon re-weighting against vanilla distillation and the competitors — main results "
+                        "(notebook 02)",
+     {"title": "data set", "ipc": "IPC", "label": "set", "bias labels": "reads bias labels", "acc": "accuracy %",
+      "± 95 %": "± 95 %", "seeds": "seeds", "aligned": "aligned %", "conflicting": "conflicting %",
+      "gain vs vanilla": "gain vs vanilla", "vs vanilla": "verdict", "image lr": "image lr", "paper": "paper %"}),
     ("02_runtime_overhead", "Runtime overhead of the method (notebook 02)",
      {"step": "step", "seconds": "seconds", "% of vanilla distillation": "% of vanilla distillation"}),
     ("04_full_data_validation", "Training-time de-biasing on the full biased data (notebook 04, § 1)",
@@ -81,7 +83,7 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
       "gain vs ERM": "gain vs ERM"}),
     ("04_synthetic_debiasing", "Training-time de-biasing on DM synthetic sets (notebook 04, § 2)",
      {"data set": "data set", "IPC": "IPC", "synthetic set": "synthetic set", "training": "trained with",
-      "settings": "settings (chosen on held-out data)", "acc": "accuracy %", "acc ±95%": "± 95 %",
+      "settings": "settings (chosen on the validation split)", "acc": "accuracy %", "acc ±95%": "± 95 %",
       "aligned": "aligned %", "conflicting": "conflicting %", "paper": "paper %"}),
     ("04_conflicting_share",
      "Bias-conflicting share of the sets, estimated by a bias-attribute classifier (notebook 04, § 3)",
@@ -164,7 +166,45 @@ def synthetic_debiasing_reading(df: pd.DataFrame) -> str:
     return "".join(f"{line}\n\n" for line in lines)
 
 
-READINGS = {"04_synthetic_debiasing": synthetic_debiasing_reading}
+def bias_verdict_reading(df: pd.DataFrame) -> str:
+    """Per data set, how many distilled sets amplify / reduce the bias beyond noise, against random
+    real images and against the full data (computed from notebook 01's verdict table)."""
+    lines = []
+    for title, rows in df[df["method"] != "random real"].groupby("title", sort=False):
+        parts = []
+        for ref in ("random real", "full data"):
+            counts = rows[f"vs {ref}"].value_counts()
+            parts.append(f"against {ref} images {counts.get('amplified', 0)} amplified, "
+                         f"{counts.get('within noise', 0)} within noise, {counts.get('reduced', 0)} reduced"
+                         if ref == "random real" else
+                         f"against the full data {counts.get('amplified', 0)} amplified, "
+                         f"{counts.get('within noise', 0)} within noise, {counts.get('reduced', 0)} reduced")
+        lines.append(f"*Reading ({title}, {len(rows)} distilled sets):* " + "; ".join(parts) + ".")
+    return "".join(f"{line}\n\n" for line in lines)
+
+
+def main_results_reading(df: pd.DataFrame) -> str:
+    """Per data set and method, the KDE row's gain over vanilla with its interval and verdict, and the
+    competitors above it (computed from notebook 02's main table)."""
+    lines = []
+    for (title, method), rows in df[df["method"] != "random real"].groupby(["title", "method"], sort=False):
+        kde = rows[rows["weighting"] == "KDE/SupCon"]
+        vanilla = rows[rows["weighting"] == "vanilla"]
+        if kde.empty or vanilla.empty:
+            continue
+        k = kde.iloc[0]
+        above = [f"{r['weighting']} ({r['acc']:.1f} %)" for _, r in rows.iterrows()
+                 if r["weighting"] not in ("vanilla", "KDE/SupCon") and r["acc"] > k["acc"]]
+        lines.append(f"*Reading ({title}, {method}):* {vanilla['acc'].iloc[0]:.1f} % → {k['acc']:.1f} % with KDE/SupCon, "
+                     f"gain {k['gain vs vanilla']:+.1f} points (95 % interval {k['gain low']:+.1f} to "
+                     f"{k['gain high']:+.1f}: {k['vs vanilla']})"
+                     + (f"; competitors above it: {', '.join(above)}." if above else
+                        ("; no competitor above it." if len(rows) > 2 else ".")))
+    return "".join(f"{line}\n\n" for line in lines)
+
+
+READINGS = {"01_bias_verdicts": bias_verdict_reading, "02_main_results": main_results_reading,
+            "04_synthetic_debiasing": synthetic_debiasing_reading}
 
 
 def update_readme(profile: str) -> Path:

@@ -113,21 +113,26 @@ class ConflictingOnlyWeights:
 
 
 def erm_error_set(dataset: BiasedDataset, settings: EvalSettings, device: torch.device | str = "cpu",
-                  progress: bool = True, use_cache: bool = True) -> np.ndarray:
+                  progress: bool = True, use_cache: bool = True, max_samples: int | None = None) -> np.ndarray:
     """The training samples an ERM model misclassifies (bool [N_train]), JTT's error set.
 
-    One network is trained on the whole training set with ``settings.train`` (briefly, on purpose:
-    a model that has not yet fitted the rare samples misclassifies them) and seed ``settings.seed``,
-    then predicts every training sample. Cached under the data set and the settings."""
+    One network is trained on the training set (or, with ``max_samples``, a stratified subset that
+    keeps the class and bias proportions: CPU smoke runs) with ``settings.train`` (briefly, on
+    purpose: a model that has not yet fitted the rare samples misclassifies them) and seed
+    ``settings.seed``, then predicts every training sample. Cached under the data set and the settings."""
+    from ddlib.training.evaluation import full_data_index
     device = torch.device(device)
-    artifact = ArtifactDir("error_sets", {"dataset": dataset.fingerprint, "train": settings.train,
-                                          "seed": settings.seed, "format": 1})
+    key = {"dataset": dataset.fingerprint, "train": settings.train, "seed": settings.seed, "format": 1}
+    if max_samples is not None:
+        key["max_samples"] = max_samples
+    artifact = ArtifactDir("error_sets", key)
     with artifact.lock() if use_cache else contextlib.nullcontext():
         if use_cache and artifact.is_complete():
             return np.load(artifact.file("error_set.npz"))["error_set"]
         images = torch.from_numpy(dataset.train.images)
         labels = torch.from_numpy(dataset.train.targets)
-        model = train_classifier(dataset, images, labels, settings.train, settings.seed, device,
+        index = torch.from_numpy(full_data_index(len(images), max_samples))
+        model = train_classifier(dataset, images[index], labels[index], settings.train, settings.seed, device,
                                  show_progress=progress, desc="ERM for the error set")
         error_set = (predict(model, dataset, images, device).numpy() != dataset.train.targets)
         if use_cache:
