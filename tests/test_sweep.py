@@ -46,7 +46,8 @@ def _expected_counts(P) -> dict[str, int]:
         for ipc in K.ipcs:
             main += 1 + 2 * len(methods) + len(K.competitors) * len([m for m in K.competitor_methods if m in methods])
             # random real and the vanilla methods are the same cells as the analysis's
-            overlap += sum((name, K.conflict_ratio, ipc, m) in analysis_keys for m in ("random real", *methods))
+            ratio = dataset_info(name).conflict_ratios((K.conflict_ratio,))[0]  # BFFHQ: its only ratio
+            overlap += sum((name, ratio, ipc, m) in analysis_keys for m in ("random real", *methods))
     return {"analysis": analysis * seeds, "main": main * seeds, "all": (analysis + main - overlap) * seeds}
 
 
@@ -123,6 +124,13 @@ def test_selection_stages_expand_from_the_records(tmp_path, monkeypatch):
                                        P.evaluation)
     assert (choice.kde.sigma2, choice.kde.tau, choice.lr_img) == (1.0, 0.1, 10.0)
     assert rows["chosen"].sum() == 1
+
+
+def test_main_cells_of_bffhq_use_its_only_ratio(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
+    P = get_profile("paper")
+    cells = expand_grid(P, groups=("selection", "main"), datasets=("bffhq",), seeds=(0,))
+    assert cells and {c.cell.conflict_ratio for c in cells} == {0.005}
 
 
 def test_datasets_and_methods_restrict_both_groups():

@@ -15,7 +15,8 @@ lr, unbiased variant) plus its distillation seed and the group it was expanded f
   as it judges them (``selection.models`` networks, ``split="valid"``);
 * ``main`` — notebook 02's main table: :func:`ddlib.experiments.kde_supcon_distillation.main_cells`
   (random real, every method vanilla and + KDE/SupCon, the competitors) for the same data sets and
-  IPCs at ``kde_method.conflict_ratio``, with the KDE choice of the selection.
+  IPCs at ``kde_method.conflict_ratio`` (BFFHQ: its only ratio, :func:`main_ratio`), with the KDE
+  choice of the selection.
 
 **Stages.** The selection is sequential: its image-lr candidates use the (σ², τ) its first stage
 chose, and the main table's re-weighted cells (KDE, and the competitors through DM's image lr) use
@@ -141,13 +142,20 @@ class _RecordRunner:
         return pd.DataFrame(rows)
 
 
+def main_ratio(profile: Profile, dataset: str) -> float:
+    """The ratio of notebook 02's cells of ``dataset``: ``kde_method.conflict_ratio``, or the data set's
+    only published ratio (BFFHQ: 0.5 %; it exists at no other)."""
+    from ddlib.datasets import dataset_info
+    return dataset_info(dataset).conflict_ratios((profile.kde_method.conflict_ratio,))[0]
+
+
 def validation_choice(profile: Profile, dataset: str, ipc: int, seed: int) -> tuple[Any, list[SweepCell]]:
     """Notebook 02's choice for (``dataset``, ``ipc``) read from the selection's records (None while a
     stage is missing) and the candidates asked for so far."""
     from ddlib.experiments.kde_supcon_distillation import select_kde_settings
     runner = _RecordRunner(profile)
     try:
-        choice, _ = select_kde_settings(runner, dataset, profile.kde_method.conflict_ratio, ipc, seed,
+        choice, _ = select_kde_settings(runner, dataset, main_ratio(profile, dataset), ipc, seed,
                                         profile.evaluation)
     except _Pending:
         choice = None
@@ -212,7 +220,8 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
         for name in datasets or K.datasets:
             for ipc in K.ipcs:
                 choice = default_choice(profile, name) if kde_choice == "default" else choices[(name, ipc)]
-                expanded = main_cells(runner, name, K.conflict_ratio, ipc, choice or default_choice(profile, name))
+                expanded = main_cells(runner, name, main_ratio(profile, name), ipc,
+                                      choice or default_choice(profile, name))
                 if choice is None:  # only the cells that do not depend on the choice
                     waiting = [c for c in expanded if c.kde is not None or c.lr_img is not None]
                     expanded = [c for c in expanded if c.kde is None and c.lr_img is None]
