@@ -1,5 +1,6 @@
-"""The sweep: grid expansion, cell records, dry run, and jobs run by submitit's local executor
-(two at once on one cache, one killed mid-job, then a rerun that completes the grid)."""
+"""The sweep: grid expansion (the notebooks' own cells, the selection's stages from its records), cell
+records, dry run, a sequential run through the grid runner, and jobs run by submitit's local
+executor (two at once on one cache, one killed mid-job, then a rerun that completes the grid)."""
 
 from __future__ import annotations
 
@@ -13,66 +14,207 @@ from pathlib import Path
 import pytest
 
 from ddlib.core.cache import cache_root, sha256_file
+from ddlib.datasets import dataset_info
+from ddlib.experiments import grid
 from ddlib.profiles import get_profile
 from ddlib.tools import sweep
-from ddlib.tools.sweep import Cell, ExecutorSettings, cell_artifact, expand_grid, run_sweep, sweep_table
+from ddlib.tools.sweep import ExecutorSettings, SweepCell, cell_artifact, expand_grid, run_sweep, sweep_table
 
 from conftest import require_data
 
-RESULT_COLUMNS = ["dataset", "conflict_ratio", "train_data", "ipc", "method", "weights", "seed", "acc",
-                  "aligned", "conflicting"]
+RESULT_COLUMNS = ["group", "dataset", "conflict_ratio", "train data", "ipc", "method", "weighting", "label", "seed",
+                  "acc", "aligned", "conflicting"]
 
 
-def test_paper_grid_has_every_combination_once():
+def _expected_counts(P) -> dict[str, int]:
+    """Cells per group (and in all, overlaps counted once) from the profile's fields alone."""
+    A, K, seeds = P.analysis, P.kde_method, len(P.seeds)
+    analysis, analysis_keys = 0, set()
+    for name in A.datasets:
+        info = dataset_info(name)
+        variants = [v for v in info.train_variants() if A.unbiased_data or v == "biased"]
+        for ratio in info.conflict_ratios(P.conflict_ratios):
+            for v in variants:
+                for ipc in P.ipcs:
+                    analysis += 1 + len(A.methods)
+                    if v == "biased":
+                        analysis_keys |= {(name, ratio, ipc, m) for m in ("random real", *A.methods)}
+    main = overlap = 0
+    for name in K.datasets:
+        methods = [m for m in K.methods if m == "DM" or K.other_methods_datasets is None
+                   or name in K.other_methods_datasets]
+        for ipc in K.ipcs:
+            main += 1 + 2 * len(methods) + len(K.competitors) * len([m for m in K.competitor_methods if m in methods])
+            # random real and the vanilla methods are the same cells as the analysis's
+            ratio = dataset_info(name).conflict_ratios((K.conflict_ratio,))[0]  # BFFHQ: its only ratio
+            overlap += sum((name, ratio, ipc, m) in analysis_keys for m in ("random real", *methods))
+    return {"analysis": analysis * seeds, "main": main * seeds, "all": (analysis + main - overlap) * seeds}
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_groups_have_the_notebooks_cells(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))  # no selection records: σ² × τ candidates only
+    P = get_profile(name)
+    expected = _expected_counts(P)
+    analysis = expand_grid(P, groups=("analysis",))
+    main = expand_grid(P, groups=("main",), kde_choice="default")
+    both = expand_grid(P, groups=("analysis", "main"), kde_choice="default")
+    assert (len(analysis), len(main), len(both)) == (expected["analysis"], expected["main"], expected["all"])
+    assert all(isinstance(c.cell, grid.Cell) for c in both)
+    assert {c.seed for c in both} == set(P.seeds)
+    assert len({cell_artifact(P, c).key for c in both}) == len(both)
+    # notebook 01's own cells, at every seed
+    from ddlib.experiments.bias_analysis import analysis_cells
+    first = P.analysis.datasets[0]
+    nb01 = analysis_cells(first, P.conflict_ratios, P.ipcs, P.analysis.methods, P.analysis.unbiased_data)
+    assert [(c.cell, c.seed) for c in analysis if c.cell.dataset == first] == [(c, s) for c in nb01 for s in P.seeds]
+    # notebook 02's main cells with the profile's default KDE choice
+    K = P.kde_method
+    kde = [c.cell for c in main if c.cell.weighting == grid.KDE]
+    assert kde and all(c.kde == K.kde for c in kde)
+    assert all(c.lr_img == K.dm.lr_img for c in kde if c.method == "DM")
+    two = expand_grid(P, seeds=(7, 8), groups=("analysis",))
+    assert len(two) == 2 * expected["analysis"] // len(P.seeds)
+    # the selection's first stage (σ² × τ at the first seed, on the validation split) expands at once;
+    # the image-lr candidates and the main table's re-weighted cells wait for its records
+    S = K.selection
+    pending: list[str] = []
+    everything = expand_grid(P, pending=pending)
+    selection = [c for c in everything if c.group == "selection"]
+    assert len(selection) == len(K.datasets) * len(K.ipcs) * len(S.sigma2s) * len(S.taus)
+    assert {(c.seed, c.evaluation.split, c.evaluation.n_models) for c in selection} == {(P.seeds[0], "valid", S.models)}
+    waiting = [c for c in both if c.cell.kde is not None or c.cell.lr_img is not None]
+    assert len(everything) == len(both) - len(waiting) + len(selection)
+    assert len(pending) == 2 * len(K.datasets) * len(K.ipcs)
+
+
+def _fake_record(P, sc, acc):
+    """A cell record as a finished job leaves it (only what the selection reads)."""
+    c = sc.cell
+    row = {"dataset": c.dataset, "label": c.label, "ipc": c.ipc, "acc": acc, "σ²": c.kde.sigma2, "τ": c.kde.tau,
+           "image lr": c.lr_img if c.lr_img is not None else P.kde_method.dm.lr_img, "group": sc.group}
+    cell_artifact(P, sc).commit({"result.json": lambda p: p.write_text(json.dumps(row))}, {"test": True})
+
+
+def test_selection_stages_expand_from_the_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
+    P = get_profile("smoke")
+    P = replace(P, kde_method=replace(P.kde_method, selection=replace(P.kde_method.selection, lr_imgs=(1.0, 10.0))))
+    K = P.kde_method
+    first = expand_grid(P, groups=("selection",))
+    assert [(c.cell.kde.sigma2, c.cell.kde.tau, c.cell.lr_img) for c in first] == [(0.1, 0.1, None), (1.0, 0.1, None)]
+    for sc, acc in zip(first, (40.0, 60.0)):  # σ² = 1 wins on validation
+        _fake_record(P, sc, acc)
+    second = expand_grid(P, groups=("selection",))[len(first):]
+    assert [(c.cell.kde.sigma2, c.cell.lr_img) for c in second] == [(1.0, 1.0), (1.0, 10.0)]
+    pending: list[str] = []
+    main = expand_grid(P, groups=("main",), pending=pending)
+    assert pending and all(c.cell.kde is None and c.cell.lr_img is None for c in main)
+    for sc, acc in zip(second, (50.0, 70.0)):  # lr 10 wins
+        _fake_record(P, sc, acc)
+    pending = []
+    main = expand_grid(P, groups=("main",), pending=pending)
+    assert not pending
+    kde = [c.cell for c in main if c.cell.weighting == grid.KDE]
+    assert {(c.kde.sigma2, c.kde.tau) for c in kde} == {(1.0, 0.1)}
+    assert {c.cell.lr_img for c in main if c.cell.method == "DM" and c.cell.weighted} == {10.0}
+    # the notebook's own selection, asked through the records, makes the same choice
+    from ddlib.experiments.kde_supcon_distillation import select_kde_settings
+    choice, rows = select_kde_settings(sweep._RecordRunner(P), "colored_mnist", K.conflict_ratio, 1, P.seeds[0],
+                                       P.evaluation)
+    assert (choice.kde.sigma2, choice.kde.tau, choice.lr_img) == (1.0, 0.1, 10.0)
+    assert rows["chosen"].sum() == 1
+
+
+def test_main_cells_of_bffhq_use_its_only_ratio(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
     P = get_profile("paper")
-    cells = expand_grid(P, groups=("analysis",))
-    # BFFHQ: one published ratio and no unbiased variant; the others: 4 ratios, unbiased + biased + KDE
-    per_setting = len(P.ipcs) * len(P.analysis.methods)
-    assert len(cells) == per_setting * (3 * len(P.conflict_ratios) * 3 + 1 * 2)
-    assert len({cell_artifact(P, c).key for c in cells}) == len(cells)
-    assert {c.weights for c in cells} == {"vanilla", "kde"}
-    two_seeds = expand_grid(P, seeds=(0, 1), groups=("analysis",))
-    assert len(two_seeds) == 2 * len(cells)
+    cells = expand_grid(P, groups=("selection", "main"), datasets=("bffhq",), seeds=(0,))
+    assert cells and {c.cell.conflict_ratio for c in cells} == {0.005}
 
 
-def test_ablation_cells_cover_the_sigma_tau_grid_and_both_scopes():
-    P = get_profile("paper")
-    G = P.kde_method.grid
-    cells = expand_grid(P, groups=("ablation",))
-    kde = [c.kde for c in cells if c.kde is not None]
-    assert {(k.sigma2, k.tau) for k in kde} == {(s, t) for s in G.sigma2s for t in G.taus}
-    assert {k.scope for k in kde} == {"batch", "class"}
-    assert all(c.ipc == G.ipc and c.method == "DM" for c in cells)
+def test_datasets_and_methods_restrict_both_groups():
+    P = get_profile("smoke")
+    cells = expand_grid(P, groups=("analysis", "main"), datasets=("colored_mnist",), methods=("DM",),
+                        kde_choice="default")
+    assert {c.cell.dataset for c in cells} == {"colored_mnist"}
+    assert {c.cell.method for c in cells} == {"DM", "random real"}
+    # random real, DM, DM + KDE, DM + the competitors
+    assert len(cells) == (3 + len(P.kde_method.competitors)) * len(P.seeds)
 
 
 def test_cell_key_follows_the_settings_and_the_seed():
     P = get_profile("smoke")
-    cell = Cell("analysis", "colored_mnist", 0.05, 1, "DM", "vanilla", 0)
-    key = cell_artifact(P, cell).key
-    assert cell_artifact(P, replace(cell, seed=1)).key != key
-    assert cell_artifact(replace(P, dm=replace(P.dm, iterations=6)), cell).key != key
-    # the group is bookkeeping: the same computation in two groups is one cell (smoke: notebook 02's
-    # DM settings are the profile's)
-    assert P.kde_method.dm == P.dm
-    assert cell_artifact(P, replace(cell, group="kde")).key == key
-    assert sweep.cell_plan(P, replace(cell, seed=3)).method_config.seed == 3
+    K = P.kde_method
+    dm = SweepCell("analysis", grid.Cell("colored_mnist", "DM", ipc=1, conflict_ratio=0.05), 0)
+    key = cell_artifact(P, dm).key
+    assert cell_artifact(P, replace(dm, seed=1)).key != key
+    # vanilla DM runs with kde_method.dm (at the reference's image lr), as in the notebooks
+    assert cell_artifact(replace(P, kde_method=replace(K, dm=replace(K.dm, iterations=6))), dm).key != key
+    assert cell_artifact(replace(P, evaluation=replace(P.evaluation, n_models=2)), dm).key != key
+    assert cell_artifact(replace(P, seed=1), dm).key != key
+    # the group is bookkeeping: the same computation in two groups is one cell
+    assert cell_artifact(P, replace(dm, group="main")).key == key
+    kde = SweepCell("main", grid.Cell("colored_mnist", "DM", grid.KDE, 1, 0.05, kde=K.kde, lr_img=1.0), 0)
+    other_surrogate = replace(P, kde_method=replace(K, surrogate=replace(K.surrogate, epochs=2)))
+    assert cell_artifact(other_surrogate, kde).key != cell_artifact(P, kde).key
+    assert cell_artifact(other_surrogate, dm).key == key
+    assert sweep.cell_work(P, kde)["distill_iterations"] == K.dm.iterations
 
 
 def test_bad_cells_and_groups_are_rejected():
-    with pytest.raises(ValueError, match="weights"):
-        Cell("analysis", "colored_mnist", 0.05, 1, "DM", "uniform", 0)
-    with pytest.raises(ValueError, match="KDEConfig"):
-        Cell("analysis", "colored_mnist", 0.05, 1, "DM", "kde", 0)
+    with pytest.raises(ValueError, match="unknown cell group"):
+        SweepCell("ablation", grid.Cell("colored_mnist", "DM"), 0)
+    with pytest.raises(TypeError, match="grid.Cell"):
+        SweepCell("main", ("colored_mnist", "DM"), 0)
     with pytest.raises(ValueError, match="unknown sweep group"):
         expand_grid(get_profile("smoke"), groups=("bogus",))
 
 
 def test_dry_run_lists_cells_and_cost(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
-    assert sweep.main(["--profile", "paper", "--dry-run", "--brief"]) == 0
+    P = get_profile("smoke")
+    assert sweep.main(["--profile", "smoke", "--groups", "analysis", "main", "--kde-choice", "default",
+                       "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "profile paper:" in out and "0 cached" in out
+    assert f"profile smoke: {_expected_counts(P)['all']} cells, 0 cached" in out
     assert "distillation iterations" in out and "no finished cell" in out
+    assert "DM + KDE/SupCon" in out and "random real" in out
+    assert sweep.main(["--profile", "smoke", "--notebook", "01", "--dry-run", "--brief"]) == 0
+    assert f"{_expected_counts(P)['analysis']} cells" in capsys.readouterr().out
+    assert sweep.main(["--profile", "smoke", "--notebook", "02", "--dry-run", "--brief"]) == 0
+    out = capsys.readouterr().out
+    assert "selection" in out and "wait for the selection's choice" in out
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_sequential_sweep_runs_the_grid_runner_and_reuses_its_records(tmp_path, monkeypatch, capsys):
+    from ddlib.datasets import load_dataset
+    P = get_profile("smoke")
+    require_data(load_dataset, "colored_mnist", 0.05, seed=P.seed, **P.datasets.options_for("colored_mnist"))
+    session_cache = cache_root()
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
+    _share_data(tmp_path / "cache", session_cache)
+    args = ["--profile", "smoke", "--groups", "analysis", "--datasets", "colored_mnist", "--methods", "DM",
+            "--executor", "sequential", "--threads", "1", "--table", str(tmp_path / "rows.csv")]
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert "0 cells were cached, 2 computed now, 0 failed" in out
+    cells = expand_grid(P, groups=("analysis",), datasets=("colored_mnist",), methods=("DM",))
+    assert [c.cell.method for c in cells] == ["random real", "DM"]
+    rows = sweep_table(P, cells)
+    assert list(rows["label"]) == ["random real", "DM"] and (rows["group"] == "analysis").all()
+    # the notebooks' call on the same cache loads the same sets and evaluations
+    runner = grid.GridRunner(P, "cpu", progress=False)
+    direct = [runner.run_cell(c.cell, c.seed, P.evaluation) for c in cells]
+    assert [d["acc"] for d in direct] == list(rows["acc"])
+    assert [d["models"] for d in direct] == [sweep.load_cell(P, c)["models"] for c in cells]
+    # a rerun only loads the records
+    assert sweep.main(args) == 0
+    assert "2 cells, 2 cached, running 0" in capsys.readouterr().out
+    report = run_sweep(P, cells, None, log=lambda _: None)
+    assert report.skipped == 2 and not report.finished and not report.failed
 
 
 # -- jobs --------------------------------------------------------------------------------------------
@@ -80,9 +222,9 @@ KILL_LABEL_ENV = "DDLIB_TEST_KILL_CELL"
 
 
 def job_killed_mid_cell(profile, cell, device, data_root, threads):
-    """A job that dies (SIGKILL: no cleanup) after distilling, before evaluating, when it runs the chosen cell."""
+    """A job that dies (SIGKILL: no cleanup) after the runner's work, before its record, when it runs the chosen cell."""
     def stage(name):
-        if name == "evaluate" and cell.label == os.environ.get(KILL_LABEL_ENV):
+        if name == "record" and cell.label == os.environ.get(KILL_LABEL_ENV):
             os.kill(os.getpid(), signal.SIGKILL)
     return sweep.run_cell(profile, cell, device=device, data_root=data_root, threads=threads, on_stage=stage,
                           progress=False)
@@ -114,13 +256,15 @@ def test_local_jobs_killed_and_rerun_match_a_sequential_run(tmp_path, monkeypatc
     import cloudpickle
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job function travels with the job
     from ddlib.datasets import load_dataset
-    for unbiased in (False, True):  # built into the session's cache now, read by the jobs below
-        require_data(load_dataset, "colored_mnist", 0.05, unbiased=unbiased)
-    session_cache = cache_root()
     P = get_profile("smoke")
-    cells = expand_grid(P, groups=("analysis",), datasets=("colored_mnist",), methods=("DM",))
-    assert [(c.train_data, c.weights) for c in cells] == [("unbiased", "vanilla"), ("biased", "vanilla"),
-                                                         ("biased", "kde")]
+    # built into the session's cache now, read by the jobs below
+    require_data(load_dataset, "colored_mnist", 0.05, seed=P.seed, **P.datasets.options_for("colored_mnist"))
+    session_cache = cache_root()
+    cells = [c for c in expand_grid(P, groups=("analysis", "main"), datasets=("colored_mnist",), methods=("DM",),
+                                    kde_choice="default")
+             if c.cell.weighting in (grid.VANILLA, grid.KDE)]
+    assert [(c.group, c.cell.label) for c in cells] == [("analysis", "random real"), ("analysis", "DM"),
+                                                        ("main", "DM + KDE/SupCon")]
 
     monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "sequential"))
     _share_data(tmp_path / "sequential", session_cache)

@@ -1,23 +1,44 @@
 """Run a profile's experiment grid as independent jobs (SLURM on a cluster, local processes on a workstation).
 
-The grid of a profile is expanded into *cells* by :func:`expand_grid`; a cell is one distilled and
-evaluated set: data set, bias-conflicting ratio, IPC, method, weights (vanilla or KDE), seed, the
-training data (biased, or unbiased for the bias analysis) and the group it belongs to:
+The sweep runs exactly the cells the notebooks run, through the same library runner
+(:class:`ddlib.experiments.grid.GridRunner`). A sweep cell (:class:`SweepCell`) is a
+:class:`ddlib.experiments.grid.Cell` (data set, method, weighting, IPC, ratio, KDE settings, image
+lr, unbiased variant) plus its distillation seed and the group it was expanded for
+(:func:`expand_grid`, seeds default to ``profile.seeds``):
 
-* ``analysis`` — notebook 01's grid and the paper's main table: ``analysis.datasets`` ×
-  ``conflict_ratios`` × ``ipcs`` × ``analysis.methods`` × {vanilla, KDE} (trained on biased data) and
-  the vanilla sets trained on unbiased data;
-* ``kde`` — notebook 02's main comparison (Colored MNIST at ``kde_method.conflict_ratio``, its DM
-  settings, ``kde_method.ipcs`` × ``kde_method.methods`` × {vanilla, KDE});
-* ``ablation`` — notebook 02's σ² × τ grid and the batch-vs-class scope comparison.
+* ``analysis`` — notebook 01: :func:`ddlib.experiments.bias_analysis.analysis_cells` (random real
+  images + ``analysis.methods`` at every ratio and IPC of the profile, on the biased data and, when
+  ``analysis.unbiased_data``, on the unbiased variant) for every data set of ``analysis.datasets``;
+* ``selection`` — notebook 02's choice of σ², τ and DM + KDE's image lr on the *validation* split,
+  per data set of ``kde_method.datasets`` and IPC of ``kde_method.ipcs``: the candidates of
+  :func:`ddlib.experiments.kde_supcon_distillation.select_kde_settings` at the first seed, judged
+  as it judges them (``selection.models`` networks, ``split="valid"``);
+* ``main`` — notebook 02's main table: :func:`ddlib.experiments.kde_supcon_distillation.main_cells`
+  (random real, every method vanilla and + KDE/SupCon, the competitors) for the same data sets and
+  IPCs at ``kde_method.conflict_ratio`` (BFFHQ: its only ratio, :func:`main_ratio`), with the KDE
+  choice of the selection.
 
-Each cell's job (:func:`run_cell`) goes through the same cached library calls as the notebooks
-(``load_dataset``, ``train_surrogate``, ``distill``, ``evaluate_synthetic_cached``), so a notebook
-run after the sweep on the same cache loads every set and evaluation instead of recomputing it. When
-the job has finished, it commits a small *cell record* (the result row) to the cache under
-``sweep/cells/<key>``; the key hashes every setting the cell depends on. A rerun submits only the
-cells without a complete record; a job killed at any point leaves at most complete artifacts of
-finished steps (every cache write is atomic) and no record, so it is simply run again.
+**Stages.** The selection is sequential: its image-lr candidates use the (σ², τ) its first stage
+chose, and the main table's re-weighted cells (KDE, and the competitors through DM's image lr) use
+the final choice. The sweep reads both choices from the selection's cell records, by calling
+``select_kde_settings`` itself on a runner that answers from the records; until they exist, the
+cells that depend on them are *pending* (the dry run counts them) and expand on the next pass.
+:func:`main` runs the passes one after the other (``--passes``, default 3: the σ² × τ candidates
+with everything that does not depend on a choice, then the image-lr candidates, then the
+choice-dependent main cells). ``--kde-choice default`` skips the selection's influence instead: the
+main cells then use the profile's defaults ``KDEChoice(dataset, kde_method.kde, kde_method.dm.lr_img)``
+in one pass (where the notebook's validation choice differs, it computes those few cells itself).
+
+Each job (:func:`run_cell`) calls ``GridRunner(profile, device, data_root).run_cell(cell, seed,
+profile.evaluation)`` — the notebooks' own call, with its cached artifacts (data set, surrogate,
+distilled set, evaluation) — so a notebook run after the sweep on the same cache loads every set and
+evaluation instead of recomputing it. When the job has finished, it commits the result row as a small
+*cell record* to the cache under ``sweep/cells/<key>``; the key hashes the cell, its seed and every
+setting the row depends on (the method's config at that seed, the evaluation settings, the data set
+options and seed, the surrogate / KDE / error-set settings of re-weighted cells; not the group, so a
+cell of two groups is run once). A rerun submits only the cells without a complete record; a job
+killed at any point leaves at most complete artifacts of finished steps (every cache write is atomic)
+and no record, so it is simply run again.
 
 Several jobs may share upstream artifacts (a data set, a surrogate, expert trajectories): each is
 built under its cache key's lock (``ArtifactDir.lock``), so one job builds it and the others load it.
@@ -28,12 +49,12 @@ Command line (``python -m ddlib.tools.sweep --help``)::
     python -m ddlib.tools.sweep --profile paper --executor slurm --partition gpu --gpus-per-job 1 \\
         --time-limit 720 --array-parallelism 32
     python -m ddlib.tools.sweep --profile quick --executor local --workers 2
+    python -m ddlib.tools.sweep --profile quick --notebook 02 --kde-choice default --executor sequential
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics
@@ -48,236 +69,267 @@ from typing import Any
 import pandas as pd
 
 from ddlib.core.cache import ArtifactDir, cache_root
-from ddlib.kde_supcon.kde import KDEConfig
-from ddlib.kde_supcon.surrogate import SurrogateConfig
+from ddlib.experiments.grid import ERROR_SET, KDE, RANDOM_REAL, Cell
 from ddlib.profiles import Profile, get_profile
 from ddlib.training.evaluation import EvalSettings
 
 CELL_KIND = "sweep/cells"
-CELL_FORMAT = 1
-GROUPS = ("analysis", "kde", "ablation")
-KDE_DATASET = "colored_mnist"  # notebook 02 runs the method on Colored MNIST
+CELL_FORMAT = 2  # 2: grid.Cell + seed, rows of GridRunner.run_cell
+GROUPS = ("analysis", "selection", "main")
+KDE_CHOICES = ("validation", "default")
 EXECUTORS = ("sequential", "local", "slurm", "auto")
 # The sweep groups whose sets each notebook distils and evaluates (reproduce.sh --dry-run). Approximate:
-# full-data and random-real evaluations, surrogate diagnostics and data set builds are not cells, and
-# a cell counts as cached only once the sweep (not a notebook) has recorded it.
-NOTEBOOK_GROUPS = {"01": ("analysis",), "02": ("kde", "ablation")}
+# full-data evaluations, notebook 02's validation selection, surrogate diagnostics and data set builds
+# are not cells, and a cell counts as cached only once the sweep (not a notebook) has recorded it.
+NOTEBOOK_GROUPS = {"01": ("analysis",), "02": ("selection", "main")}
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One distilled + evaluated set of a sweep (see the module docstring for the groups)."""
+class SweepCell:
+    """One job of a sweep: a grid cell at one distillation seed, judged by ``evaluation`` (None: the
+    profile's; the selection's candidates: its validation settings). ``group``: which notebook's grid
+    it was expanded for; bookkeeping only, not part of its record's key."""
 
     group: str
-    dataset: str
-    conflict_ratio: float
-    ipc: int
-    method: str              # display name: DM, DC, DSA or MTT
-    weights: str             # "vanilla" or "kde"
+    cell: Cell
     seed: int
-    train_data: str = "biased"
-    kde: KDEConfig | None = None  # the KDE settings of a "kde" cell
+    evaluation: EvalSettings | None = None
+
+    def settings(self, profile: Profile) -> EvalSettings:
+        return self.evaluation if self.evaluation is not None else profile.evaluation
+
+    @property
+    def settings_split(self) -> str:
+        return "test" if self.evaluation is None else self.evaluation.split
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
             raise ValueError(f"unknown cell group {self.group!r}; expected one of {GROUPS}")
-        if self.weights not in ("vanilla", "kde"):
-            raise ValueError(f"weights must be 'vanilla' or 'kde', got {self.weights!r}")
-        if (self.weights == "kde") != (self.kde is not None):
-            raise ValueError("a cell has a KDEConfig exactly when its weights are 'kde'")
+        if not isinstance(self.cell, Cell):
+            raise TypeError(f"a sweep cell wraps a ddlib.experiments.grid.Cell, got {type(self.cell).__name__}")
 
     @property
     def label(self) -> str:
-        kde = "" if self.kde is None else f" σ²={self.kde.sigma2:g} τ={self.kde.tau:g} {self.kde.scope}"
-        return (f"{self.group}: {self.dataset} {self.conflict_ratio:g} {self.train_data} IPC {self.ipc} "
-                f"{self.method} {self.weights}{kde} seed {self.seed}")
+        c = self.cell
+        kde = "" if c.kde is None else f" σ²={c.kde.sigma2:g} τ={c.kde.tau:g} {c.kde.scope}"
+        lr = "" if c.lr_img is None else f" lr_img={c.lr_img:g}"
+        data = "unbiased" if c.unbiased else "biased"
+        split = "" if self.evaluation is None or self.evaluation.split == "test" else f" ({self.evaluation.split})"
+        return (f"{self.group}: {c.dataset} {c.conflict_ratio:g} {data} IPC {c.ipc} {c.label}{kde}{lr} "
+                f"seed {self.seed}{split}")
 
 
-@dataclass(frozen=True)
-class CellPlan:
-    """The settings a cell runs with, resolved from the profile."""
-
-    method_config: Any
-    evaluation: EvalSettings
-    dataset_options: dict[str, Any]
-    surrogate: SurrogateConfig | None
+class _Pending(Exception):
+    """A selection stage whose candidates have no record yet."""
 
 
-def _method_key(method: str) -> str:
-    from ddlib.distill.registry import METHODS
-    for key, spec in METHODS.items():
-        if spec.display_name == method:
-            return key
-    raise ValueError(f"unknown method {method!r}; known: {[s.display_name for s in METHODS.values()]}")
+class _RecordRunner:
+    """Stands in for :class:`GridRunner` in ``select_kde_settings``: answers ``run`` from the sweep's
+    cell records and notes every cell asked for, so the selection's candidates and its choice are the
+    notebook's own. Raises :class:`_Pending` when a stage's records are missing."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self.requested: list[SweepCell] = []
+
+    def run(self, cells: Iterable[Cell], seeds: Sequence[int], evaluation: EvalSettings,
+            diagnostics: bool = True) -> pd.DataFrame:
+        asked = [SweepCell("selection", c, s, evaluation) for c in cells for s in seeds]
+        self.requested += asked
+        rows = [load_cell(self.profile, sc) for sc in asked]
+        if any(r is None for r in rows):
+            raise _Pending()
+        return pd.DataFrame(rows)
 
 
-def cell_plan(profile: Profile, cell: Cell) -> CellPlan:
-    """The method config (with the cell's seed), evaluation settings, data set options and surrogate of ``cell``."""
-    from ddlib.distill.registry import method_config
+def main_ratio(profile: Profile, dataset: str) -> float:
+    """The ratio of notebook 02's cells of ``dataset``: ``kde_method.conflict_ratio``, or the data set's
+    only published ratio (BFFHQ: 0.5 %; it exists at no other)."""
+    from ddlib.datasets import dataset_info
+    return dataset_info(dataset).conflict_ratios((profile.kde_method.conflict_ratio,))[0]
+
+
+def validation_choice(profile: Profile, dataset: str, ipc: int, seed: int) -> tuple[Any, list[SweepCell]]:
+    """Notebook 02's choice for (``dataset``, ``ipc``) read from the selection's records (None while a
+    stage is missing) and the candidates asked for so far."""
+    from ddlib.experiments.kde_supcon_distillation import select_kde_settings
+    runner = _RecordRunner(profile)
+    try:
+        choice, _ = select_kde_settings(runner, dataset, main_ratio(profile, dataset), ipc, seed,
+                                        profile.evaluation)
+    except _Pending:
+        choice = None
+    return choice, runner.requested
+
+
+def default_choice(profile: Profile, dataset: str):
+    """The KDE choice the ``main`` group runs with: the profile's defaults (see the module docstring)."""
+    from ddlib.experiments.kde_supcon_distillation import KDEChoice
     K = profile.kde_method
-    key = _method_key(cell.method)
-    if cell.group == "analysis":
-        config = method_config(key, profile)
-        evaluation = profile.evaluation
-        options = profile.datasets.options_for(cell.dataset)
-    else:
-        # notebook 02: DM runs with the method's own DM settings (its main table's vanilla baseline at the
-        # reference's image lr), the other methods with the profile's
-        dm = K.dm_for(cell.weights == "kde") if cell.group == "kde" else K.dm
-        config = method_config(key, dm if cell.method == "DM" else profile)
-        evaluation = K.grid.evaluation if cell.group == "ablation" else profile.evaluation
-        options = {}
-    if cell.seed != config.seed:
-        config = replace(config, seed=cell.seed)
-    if cell.seed != evaluation.seed:
-        evaluation = replace(evaluation, seed=cell.seed)
-    return CellPlan(config, evaluation, options, K.surrogate if cell.weights == "kde" else None)
+    return KDEChoice(dataset, K.kde, K.dm.lr_img)
+
+
+def _runner(profile: Profile, device: Any = "cpu", data_root: str | None = None, progress: bool = False):
+    from ddlib.experiments.grid import GridRunner
+    return GridRunner(profile, device, data_root=data_root, progress=progress)
 
 
 def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: Iterable[str] = GROUPS,
-                datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> list[Cell]:
-    """Every cell of ``profile``'s grid, without duplicates, in a stable order.
+                datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
+                kde_choice: str = "validation", pending: list[str] | None = None) -> list[SweepCell]:
+    """Every cell of ``profile``'s grid at every seed that can be expanded now, without duplicates (a
+    cell of two groups is kept in the first), in the notebooks' order (cell by cell, seeds inside).
 
-    ``seeds`` default to the profile's seed; ``datasets`` / ``methods`` restrict the ``analysis``
-    group (``methods`` also the ``kde`` group). See the module docstring for the groups."""
-    from ddlib.datasets import dataset_info
+    ``seeds`` default to ``profile.seeds``; ``datasets`` replace ``analysis.datasets`` and
+    ``kde_method.datasets``, ``methods`` the distillation methods of both (random real images stay)
+    — as the notebooks' parameters of the same names do. ``kde_choice``: "validation" (the
+    selection's choice, from its records; cells that wait for it are left out and described in
+    ``pending``) or "default" (the profile's defaults; see the module docstring)."""
+    from ddlib.experiments.bias_analysis import analysis_cells
+    from ddlib.experiments.kde_supcon_distillation import main_cells
     groups = tuple(groups)
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown sweep group(s) {unknown}; choose from {GROUPS}")
-    seeds = tuple(seeds) if seeds else (profile.seed,)
-    K = profile.kde_method
-    cells: list[Cell] = []
+    if kde_choice not in KDE_CHOICES:
+        raise ValueError(f"kde_choice must be one of {KDE_CHOICES}, got {kde_choice!r}")
+    seeds = tuple(seeds) if seeds else tuple(profile.seeds)
+    pending = pending if pending is not None else []
+    cells: list[SweepCell] = []
     if "analysis" in groups:
-        for name in datasets or profile.analysis.datasets:
-            info = dataset_info(name)
-            for ratio in info.conflict_ratios(profile.conflict_ratios):
-                for ipc in profile.ipcs:
-                    for method in methods or profile.analysis.methods:
-                        for seed in seeds:
-                            if "unbiased" in info.train_variants():
-                                cells.append(Cell("analysis", name, ratio, ipc, method, "vanilla", seed, "unbiased"))
-                            cells.append(Cell("analysis", name, ratio, ipc, method, "vanilla", seed))
-                            cells.append(Cell("analysis", name, ratio, ipc, method, "kde", seed, kde=K.kde))
-    if "kde" in groups:
-        for method in methods or K.methods:
+        A = profile.analysis
+        wanted = tuple(methods) if methods else A.methods
+        for name in datasets or A.datasets:
+            for cell in analysis_cells(name, profile.conflict_ratios, profile.ipcs, wanted, A.unbiased_data):
+                cells += [SweepCell("analysis", cell, seed) for seed in seeds]
+    K = profile.kde_method
+    if "selection" in groups or ("main" in groups and kde_choice == "validation"):
+        choices = {}
+        for name in datasets or K.datasets:
             for ipc in K.ipcs:
-                for seed in seeds:
-                    cells.append(Cell("kde", KDE_DATASET, K.conflict_ratio, ipc, method, "vanilla", seed))
-                    cells.append(Cell("kde", KDE_DATASET, K.conflict_ratio, ipc, method, "kde", seed, kde=K.kde))
-    if "ablation" in groups:
-        G = K.grid
-        for seed in seeds:
-            cells.append(Cell("ablation", KDE_DATASET, K.conflict_ratio, G.ipc, "DM", "vanilla", seed))
-            for sigma2 in G.sigma2s:
-                for tau in G.taus:
-                    kde = replace(K.kde, sigma2=sigma2, tau=tau)
-                    cells.append(Cell("ablation", KDE_DATASET, K.conflict_ratio, G.ipc, "DM", "kde", seed, kde=kde))
-            for scope in ("batch", "class"):
-                cells.append(Cell("ablation", KDE_DATASET, K.conflict_ratio, G.ipc, "DM", "kde", seed,
-                                  kde=replace(K.kde, scope=scope)))
-    unique: dict[str, Cell] = {}
-    for cell in cells:
-        unique.setdefault(cell_artifact(profile, cell).key, cell)
+                choices[(name, ipc)], asked = validation_choice(profile, name, ipc, seeds[0])
+                if "selection" in groups:
+                    cells += asked
+                    if choices[(name, ipc)] is None:
+                        pending.append(f"selection {name} IPC {ipc}: the image-lr candidates wait for the "
+                                       f"σ² × τ records" if len(asked) == len(K.selection.sigma2s) * len(K.selection.taus)
+                                       else f"selection {name} IPC {ipc}: waits for the image-lr records")
+    if "main" in groups:
+        # main_cells reads the runner's profile only; ``methods`` as notebook 02's parameter sets them
+        runner = _runner(replace(profile, kde_method=replace(K, methods=tuple(methods))) if methods else profile)
+        for name in datasets or K.datasets:
+            for ipc in K.ipcs:
+                choice = default_choice(profile, name) if kde_choice == "default" else choices[(name, ipc)]
+                expanded = main_cells(runner, name, main_ratio(profile, name), ipc,
+                                      choice or default_choice(profile, name))
+                if choice is None:  # only the cells that do not depend on the choice
+                    waiting = [c for c in expanded if c.kde is not None or c.lr_img is not None]
+                    expanded = [c for c in expanded if c.kde is None and c.lr_img is None]
+                    pending.append(f"main {name} IPC {ipc}: {len(waiting) * len(seeds)} cells wait for the "
+                                   f"selection's choice")
+                for cell in expanded:
+                    cells += [SweepCell("main", cell, seed) for seed in seeds]
+    unique: dict[str, SweepCell] = {}
+    for sc in cells:
+        unique.setdefault(cell_artifact(profile, sc).key, sc)
     return list(unique.values())
 
 
-def cell_artifact(profile: Profile, cell: Cell, root: Path | None = None) -> ArtifactDir:
-    """The cache record of ``cell``: keyed by everything the cell's result depends on (not its group)."""
-    plan = cell_plan(profile, cell)
-    identity = {k: v for k, v in dataclasses.asdict(cell).items() if k != "group"}
-    identity["kde"] = cell.kde
-    return ArtifactDir(CELL_KIND, {"cell": identity, "method_config": plan.method_config,
-                                   "evaluation": _evaluation_key(plan.evaluation), "options": plan.dataset_options,
-                                   "surrogate": plan.surrogate, "data_seed": profile.seed, "format": CELL_FORMAT},
-                       root=root)
+def cell_identity(profile: Profile, sc: SweepCell) -> dict[str, Any]:
+    """Everything the row of ``sc`` depends on, resolved from the profile as the runner resolves it."""
+    from ddlib.training.evaluation import _settings_key
+    cell = sc.cell
+    K = profile.kde_method
+    runner = _runner(profile)
+    identity: dict[str, Any] = {
+        "cell": cell, "seed": sc.seed, "evaluation": _settings_key(sc.settings(profile)),
+        "method_config": None if cell.method == RANDOM_REAL else runner.method_config(cell, sc.seed),
+        "options": profile.datasets.options_for(cell.dataset), "data_seed": profile.seed, "format": CELL_FORMAT}
+    if cell.weighting == KDE:
+        identity["kde"] = runner.kde_config(cell)
+        identity["surrogate"] = cell.surrogate or K.surrogate
+    if cell.weighting == ERROR_SET:
+        identity["error_set"] = {"settings": _settings_key(K.error_set), "upweight": K.error_set_upweight}
+    if cell.weighted:
+        identity["diagnostic_batches"] = K.diagnostic_batches
+    return identity
 
 
-def _evaluation_key(settings: EvalSettings) -> dict[str, Any]:
-    objective = settings.objective.cache_config() if settings.objective is not None else None
-    return {"train": settings.train, "n_models": settings.n_models, "seed": settings.seed, "objective": objective}
+def cell_artifact(profile: Profile, sc: SweepCell, root: Path | None = None) -> ArtifactDir:
+    """The cache record of ``sc``: keyed by :func:`cell_identity` (not its group)."""
+    return ArtifactDir(CELL_KIND, cell_identity(profile, sc), root=root)
 
 
-def load_cell(profile: Profile, cell: Cell) -> dict[str, Any] | None:
+def load_cell(profile: Profile, sc: SweepCell) -> dict[str, Any] | None:
     """The result row of a finished cell, or None when it has not run (or its record is damaged)."""
-    artifact = cell_artifact(profile, cell)
+    artifact = cell_artifact(profile, sc)
     if not artifact.is_complete():
         return None
     return json.loads(artifact.file("result.json").read_text())
 
 
-def run_cell(profile: Profile, cell: Cell, device: str | None = None, data_root: str | None = None,
-             progress: bool = True, threads: int | None = None,
+def run_cell(profile: Profile, sc: SweepCell, device: str | None = None, data_root: str | None = None,
+             progress: bool = True, threads: int | None = None, runner: Any = None,
              on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Distil and evaluate one cell through the cached library calls; commit and return its result row.
+    """``GridRunner.run_cell(cell, seed, evaluation)`` — the notebooks' call — then commit and
+    return its row (plus ``group`` and ``cell_seconds``). A finished cell only loads its record.
 
-    A finished cell only loads its record. ``on_stage`` is called with "data", "distill",
-    "evaluate" and "record" before each step (progress reporting; the tests kill a job there)."""
+    ``runner`` reuses a :class:`GridRunner` of this profile (its in-memory data sets and surrogates);
+    ``on_stage`` is called with "run" and "record" before each step (progress; the tests kill a job there)."""
     import torch
 
     from ddlib.core.device import pick_device
-    from ddlib.datasets import load_dataset
-    from ddlib.distill.registry import distill
-    from ddlib.kde_supcon import KDEWeights, train_surrogate
-    from ddlib.training.evaluation import evaluate_synthetic_cached
 
-    done = load_cell(profile, cell)
+    done = load_cell(profile, sc)
     if done is not None:
         return done
     stage = on_stage or (lambda _: None)
     if threads:
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    plan = cell_plan(profile, cell)
-    dev = pick_device(device)
-    stage("data")
-    dataset = load_dataset(cell.dataset, cell.conflict_ratio, unbiased=cell.train_data == "unbiased",
-                           seed=profile.seed, data_root=data_root, **plan.dataset_options)
-    weighter = None
-    if cell.kde is not None:
-        # shared by every KDE cell of this data set: built once under its cache lock, loaded by the others
-        surrogate = train_surrogate(dataset, plan.surrogate, dev, progress=progress)
-        weighter = KDEWeights.from_surrogate(dataset, surrogate, cell.kde)
-    stage("distill")
-    syn = distill(_method_key(cell.method), dataset, cell.ipc, plan.method_config, weighter=weighter, device=dev,
-                  progress=progress)
-    stage("evaluate")
-    result = evaluate_synthetic_cached(dataset, syn, plan.evaluation, dev, progress=progress)
-    row = {**{k: v for k, v in dataclasses.asdict(cell).items() if k != "kde"},
-           "sigma2": None if cell.kde is None else cell.kde.sigma2, "tau": None if cell.kde is None else cell.kde.tau,
-           "scope": None if cell.kde is None else cell.kde.scope, **result.row(),
-           "distill_seconds": syn.provenance.get("distill_seconds"), "cell_seconds": time.perf_counter() - start}
+    if runner is None:
+        runner = _runner(profile, pick_device(device), data_root, progress)
+    stage("run")
+    row = runner.run_cell(sc.cell, sc.seed, sc.settings(profile))
+    row = {"group": sc.group, **row, "cell_seconds": time.perf_counter() - start}
     stage("record")
-    text = json.dumps(row, sort_keys=True, default=float)
-    cell_artifact(profile, cell).commit({"result.json": lambda p: p.write_text(text)},
-                                        {"profile": profile.name, "device": str(dev), "host": os.uname().nodename})
-    return row
+    text = json.dumps(row, sort_keys=True, default=_json_default)
+    cell_artifact(profile, sc).commit({"result.json": lambda p: p.write_text(text)},
+                                      {"profile": profile.name, "device": str(runner.device),
+                                       "host": os.uname().nodename})
+    return json.loads(text)
 
 
-def _run_cell_job(profile: Profile, cell: Cell, device: str | None, data_root: str | None,
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return float(value)
+
+
+def _run_cell_job(profile: Profile, sc: SweepCell, device: str | None, data_root: str | None,
                   threads: int | None) -> dict[str, Any]:
     """What a submitit job runs (a module-level function, so that it pickles)."""
-    print(f"sweep cell: {cell.label}", flush=True)
-    return run_cell(profile, cell, device=device, data_root=data_root, threads=threads,
+    print(f"sweep cell: {sc.label}", flush=True)
+    return run_cell(profile, sc, device=device, data_root=data_root, threads=threads,
                     on_stage=lambda s: print(f"  step: {s}", flush=True))
 
 
 # -- costs -------------------------------------------------------------------------------------------
-def cell_work(profile: Profile, cell: Cell) -> dict[str, int]:
+def cell_work(profile: Profile, sc: SweepCell) -> dict[str, int]:
     """Counted work of a cell: distillation iterations and evaluation epochs (epochs × networks)."""
-    plan = cell_plan(profile, cell)
-    return {"distill_iterations": int(plan.method_config.iterations),
-            "eval_epochs": int(plan.evaluation.train.epochs * plan.evaluation.n_models)}
+    iterations = 0 if sc.cell.method == RANDOM_REAL else int(_runner(profile).method_config(sc.cell, sc.seed).iterations)
+    evaluation = sc.settings(profile)
+    return {"distill_iterations": iterations, "eval_epochs": int(evaluation.train.epochs * evaluation.n_models)}
 
 
 def _measured_seconds(rows: list[dict[str, Any]]) -> dict[tuple, float]:
-    """Median measured seconds of finished cells, per (data set, method, IPC) and per method."""
+    """Median measured seconds of finished cells, per (data set, label, IPC) and per label."""
     by: dict[tuple, list[float]] = {}
     for r in rows:
         s = r.get("cell_seconds")
         if s is None:
             continue
-        for key in ((r["dataset"], r["method"], r["ipc"]), (r["method"],)):
+        for key in ((r["dataset"], r["label"], r["ipc"]), (r["label"],)):
             by.setdefault(key, []).append(float(s))
     return {k: statistics.median(v) for k, v in by.items()}
 
@@ -286,32 +338,35 @@ def _measured_seconds(rows: list[dict[str, Any]]) -> dict[tuple, float]:
 class SweepStatus:
     """Which cells of a grid are cached, which are missing, and an estimate of the missing work."""
 
-    cells: list[Cell]
+    cells: list[SweepCell]
     done: list[dict[str, Any] | None]
     work: list[dict[str, int]]
     estimate_seconds: float = 0.0
     unmeasured: int = 0
-    missing: list[Cell] = field(default_factory=list)
+    missing: list[SweepCell] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         rows = []
-        for cell, done, work in zip(self.cells, self.done, self.work):
-            rows.append({"group": cell.group, "dataset": cell.dataset, "ratio": cell.conflict_ratio,
-                         "train": cell.train_data, "ipc": cell.ipc, "method": cell.method, "weights": cell.weights,
-                         "kde": "" if cell.kde is None else f"σ²={cell.kde.sigma2:g} τ={cell.kde.tau:g} {cell.kde.scope}",
-                         "seed": cell.seed, "cached": done is not None, **work})
+        for sc, done, work in zip(self.cells, self.done, self.work):
+            c = sc.cell
+            rows.append({"group": sc.group, "dataset": c.dataset, "ratio": c.conflict_ratio,
+                         "train": "unbiased" if c.unbiased else "biased", "ipc": c.ipc, "method": c.method,
+                         "label": c.label,
+                         "kde": "" if c.kde is None else f"σ²={c.kde.sigma2:g} τ={c.kde.tau:g} {c.kde.scope}",
+                         "lr_img": c.lr_img, "seed": sc.seed, "split": sc.settings_split,
+                         "cached": done is not None, **work})
         return pd.DataFrame(rows)
 
 
-def sweep_status(profile: Profile, cells: list[Cell]) -> SweepStatus:
+def sweep_status(profile: Profile, cells: list[SweepCell]) -> SweepStatus:
     """:class:`SweepStatus` of ``cells``; missing cells are timed by the median of finished cells with the
-    same (data set, method, IPC), else the same method, as measured on the machines that ran them."""
+    same (data set, label, IPC), else the same label, as measured on the machines that ran them."""
     done = [load_cell(profile, c) for c in cells]
     work = [cell_work(profile, c) for c in cells]
     measured = _measured_seconds([d for d in done if d is not None])
     status = SweepStatus(cells, done, work, missing=[c for c, d in zip(cells, done) if d is None])
-    for cell in status.missing:
-        seconds = measured.get((cell.dataset, cell.method, cell.ipc), measured.get((cell.method,)))
+    for sc in status.missing:
+        seconds = measured.get((sc.cell.dataset, sc.cell.label, sc.cell.ipc), measured.get((sc.cell.label,)))
         if seconds is None:
             status.unmeasured += 1
         else:
@@ -319,8 +374,10 @@ def sweep_status(profile: Profile, cells: list[Cell]) -> SweepStatus:
     return status
 
 
-def format_status(status: SweepStatus, profile: Profile, list_cells: bool = True) -> str:
-    """The dry-run report: cells (optional), counts per group and method, and the cost of what is missing."""
+def format_status(status: SweepStatus, profile: Profile, list_cells: bool = True,
+                  pending: Sequence[str] = ()) -> str:
+    """The dry-run report: cells (optional), counts per group and method, the cost of what is missing
+    and the cells that wait for the selection's records (``pending``: see :func:`expand_grid`)."""
     table = status.table()
     lines = [f"profile {profile.name}: {len(table)} cells, {int(table.cached.sum())} cached, "
              f"{len(status.missing)} to compute (cache {cache_root()})"]
@@ -328,7 +385,7 @@ def format_status(status: SweepStatus, profile: Profile, list_cells: bool = True
         with pd.option_context("display.max_rows", None, "display.width", 200):
             lines.append(table.to_string(index=False))
     if len(table):
-        summary = table.groupby(["group", "method"], sort=False).agg(
+        summary = table.groupby(["group", "label"], sort=False).agg(
             cells=("cached", "size"), cached=("cached", "sum"), distill_iterations=("distill_iterations", "sum"),
             eval_epochs=("eval_epochs", "sum"))
         lines.append(summary.to_string())
@@ -340,8 +397,14 @@ def format_status(status: SweepStatus, profile: Profile, list_cells: bool = True
         lines.append(f"estimated time of {measured} of them from finished cells of this cache: "
                      f"{status.estimate_seconds / 3600:.1f} job-hours")
     if status.unmeasured:
-        lines.append(f"{status.unmeasured} cells have no finished cell of the same method to time them by "
+        lines.append(f"{status.unmeasured} cells have no finished cell of the same kind to time them by "
                      f"(run a few first, e.g. --max-cells 4, then --dry-run again)")
+    if pending:
+        lines.append("not expanded yet (they follow from the selection's records; a later pass runs them):")
+        shown = pending if list_cells or len(pending) <= 4 else pending[:3]
+        lines += [f"  {p}" for p in shown]
+        if len(shown) < len(pending):
+            lines.append(f"  … and {len(pending) - len(shown)} more (without --brief: all)")
     return "\n".join(lines)
 
 
@@ -382,8 +445,8 @@ def make_executor(settings: ExecutorSettings):
 class SweepReport:
     """What a sweep did: cells that finished, cells that failed (with their job logs)."""
 
-    finished: list[Cell]
-    failed: list[tuple[Cell, str]]  # (cell, log excerpt + paths)
+    finished: list[SweepCell]
+    failed: list[tuple[SweepCell, str]]  # (cell, log excerpt + paths)
     skipped: int                    # cached before the sweep started
 
     def summary(self) -> str:
@@ -401,22 +464,30 @@ def _failure(job, error: BaseException) -> str:
     return text
 
 
-def run_sweep(profile: Profile, cells: list[Cell], executor: ExecutorSettings | None = None, retries: int = 1,
+def run_sweep(profile: Profile, cells: list[SweepCell], executor: ExecutorSettings | None = None, retries: int = 1,
               device: str | None = None, data_root: str | None = None, threads: int | None = None,
               job_fn: Callable[..., dict[str, Any]] | None = None, poll_s: float = 1.0,
               log: Callable[[str], None] = print) -> SweepReport:
     """Compute every missing cell of ``cells``: in this process when ``executor`` is None, else as
     submitit jobs. A failed job is resubmitted up to ``retries`` times, then reported with its log.
-    ``job_fn(profile, cell, device, data_root, threads)`` replaces the job's function (tests)."""
+    ``job_fn(profile, cell, device, data_root, threads)`` replaces the job's function (tests). In this
+    process, the cells share one :class:`GridRunner` (its loaded data sets and surrogates)."""
     missing = [c for c in cells if load_cell(profile, c) is None]
     skipped = len(cells) - len(missing)
-    finished: list[Cell] = []
-    failed: list[tuple[Cell, str]] = []
+    finished: list[SweepCell] = []
+    failed: list[tuple[SweepCell, str]] = []
     if executor is None:
+        runner = None
         for i, cell in enumerate(missing, 1):
             log(f"[{i}/{len(missing)}] {cell.label}")
             try:
-                (job_fn or _run_cell_job)(profile, cell, device, data_root, threads)
+                if job_fn is not None:
+                    job_fn(profile, cell, device, data_root, threads)
+                else:
+                    if runner is None:
+                        from ddlib.core.device import pick_device
+                        runner = _runner(profile, pick_device(device), data_root, progress=True)
+                    run_cell(profile, cell, device=device, data_root=data_root, threads=threads, runner=runner)
                 finished.append(cell)
             except Exception as error:  # report and go on with the other cells
                 failed.append((cell, "  " + "".join(traceback.format_exception_only(type(error), error)).strip()))
@@ -425,7 +496,7 @@ def run_sweep(profile: Profile, cells: list[Cell], executor: ExecutorSettings | 
     fn = job_fn or _run_cell_job
     base = make_executor(executor)
     pending = [(cell, 0) for cell in missing]
-    running: list[tuple[Any, Cell, int, int | None]] = []  # (job, cell, attempt, local GPU slot)
+    running: list[tuple[Any, SweepCell, int, int | None]] = []  # (job, cell, attempt, local GPU slot)
     local = base.cluster != "slurm"
     limit = max(1, executor.workers) if local else len(pending) or 1
     import torch
@@ -472,7 +543,7 @@ def run_sweep(profile: Profile, cells: list[Cell], executor: ExecutorSettings | 
     return SweepReport(finished, failed, skipped)
 
 
-def sweep_table(profile: Profile, cells: list[Cell]) -> pd.DataFrame:
+def sweep_table(profile: Profile, cells: list[SweepCell]) -> pd.DataFrame:
     """The result rows of the finished cells of ``cells`` (one row per cell)."""
     return pd.DataFrame([r for r in (load_cell(profile, c) for c in cells) if r is not None])
 
@@ -497,9 +568,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS, help="which parts of the grid")
     p.add_argument("--notebook", default=None, choices=sorted(NOTEBOOK_GROUPS),
                    help="the groups of this notebook (number prefix) instead of --groups")
-    p.add_argument("--datasets", nargs="+", default=None, help="restrict the analysis group to these data sets")
-    p.add_argument("--methods", nargs="+", default=None, help="restrict to these methods (DM, DC, DSA, MTT)")
-    p.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default: the profile's)")
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="these data sets instead of analysis.datasets / kde_method.datasets")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="these methods (DM, DC, DSA, MTT) instead of analysis.methods / kde_method.methods")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="distillation seeds (default: the profile's seeds)")
+    p.add_argument("--kde-choice", choices=KDE_CHOICES, default="validation",
+                   help="the main table's KDE settings: the selection's (validation split, from its records; "
+                        "needs several passes) or the profile's defaults (one pass)")
+    p.add_argument("--passes", type=int, default=3,
+                   help="expand and run again while cells that waited for the selection's records appear "
+                        "(σ² × τ, then image lr, then the main table's re-weighted cells)")
     p.add_argument("--max-cells", type=int, default=None, help="only the first N missing cells (to time a few)")
     p.add_argument("--dry-run", action="store_true", help="list the cells, what is cached and the cost; run nothing")
     p.add_argument("--brief", action="store_true", help="with --dry-run: counts only, no per-cell list")
@@ -526,25 +605,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     profile = get_profile(args.profile, overrides=dict(args.overrides))
     groups = NOTEBOOK_GROUPS[args.notebook] if args.notebook else args.groups
-    cells = expand_grid(profile, seeds=args.seeds, groups=groups, datasets=args.datasets, methods=args.methods)
+
+    def expand() -> tuple[list[SweepCell], list[str]]:
+        pending: list[str] = []
+        cells = expand_grid(profile, seeds=args.seeds, groups=groups, datasets=args.datasets, methods=args.methods,
+                            kde_choice=args.kde_choice, pending=pending)
+        return cells, pending
+
+    cells, pending = expand()
     status = sweep_status(profile, cells)
     if args.dry_run:
-        print(format_status(status, profile, list_cells=not args.brief))
+        print(format_status(status, profile, list_cells=not args.brief, pending=pending))
         return 0
-    todo = status.missing[:args.max_cells] if args.max_cells is not None else status.missing
     settings = None if args.executor == "sequential" else ExecutorSettings(
         kind=args.executor, folder=args.log_dir, partition=args.partition, gpus_per_job=args.gpus_per_job,
         cpus_per_job=args.cpus_per_job, time_limit_min=args.time_limit, array_parallelism=args.array_parallelism,
         workers=args.workers, extra_slurm=dict(args.extra_slurm))
-    print(f"profile {profile.name}: {len(cells)} cells, {len(cells) - len(status.missing)} cached, "
-          f"running {len(todo)}", flush=True)
-    report = run_sweep(profile, todo, settings, retries=args.retries, device=args.device,
-                       data_root=args.data_root, threads=args.threads)
-    print(report.summary())
+    budget = args.max_cells
+    failed = False
+    for n in range(1, max(1, args.passes) + 1):
+        todo = status.missing if budget is None else status.missing[:budget]
+        print(f"profile {profile.name}, pass {n}: {len(cells)} cells, {len(cells) - len(status.missing)} cached, "
+              f"running {len(todo)}" + (f"; {len(pending)} parts wait for the selection" if pending else ""),
+              flush=True)
+        report = run_sweep(profile, todo, settings, retries=args.retries, device=args.device,
+                           data_root=args.data_root, threads=args.threads)
+        print(report.summary())
+        failed = failed or bool(report.failed)
+        if budget is not None:
+            budget -= len(todo)
+        if report.failed or not pending or budget == 0:
+            break
+        cells, pending = expand()
+        status = sweep_status(profile, cells)
+        if not status.missing:
+            break
+    for line in pending:
+        print(f"not expanded yet: {line}")
     if args.table:
         sweep_table(profile, cells).to_csv(args.table, index=False)
         print(f"results of the finished cells: {args.table}")
-    return 1 if report.failed else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
