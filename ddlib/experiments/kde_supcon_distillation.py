@@ -72,6 +72,12 @@ def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
                                                                 "conflicting": "valid conflicting"})
 
 
+def ratio_for(dataset: str, conflict_ratio: float) -> float:
+    """The ratio a data set runs at: ``conflict_ratio``, or its only published one (BFFHQ: 0.5 %)."""
+    from ddlib.datasets import dataset_info
+    return dataset_info(dataset).conflict_ratios((conflict_ratio,))[0]
+
+
 def main_cells(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int, choice: KDEChoice) -> list[Cell]:
     """Random real, every method vanilla and + KDE (the chosen σ², τ; DM at the chosen image lr),
     and the competitors with the competitor methods (re-weighted DM at the same image lr)."""
@@ -119,9 +125,10 @@ def main_reading(table: pd.DataFrame) -> str:
             if vanilla.empty or kde.empty:
                 continue
             k = kde.iloc[0]
+            interval = (f"95 % interval [{k['gain low']:+.1f}, {k['gain high']:+.1f}]" if np.isfinite(k["gain low"])
+                        else "no interval: fewer than 2 seeds")
             text = (f"  {method}: {vanilla.acc.iloc[0]:.1f} % → + KDE/SupCon {k.acc:.1f} % "
-                    f"(gain {k['gain vs vanilla']:+.1f}, 95 % interval [{k['gain low']:+.1f}, {k['gain high']:+.1f}]: "
-                    f"{k['vs vanilla']})")
+                    f"(gain {k['gain vs vanilla']:+.1f}, {interval}: {k['vs vanilla']})")
             lines.append(text)
             others = m[~m.weighting.isin([VANILLA, KDE])]
             if len(others):
