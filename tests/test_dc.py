@@ -182,3 +182,47 @@ def test_loops_follow_the_reference_table():
     config = DCConfig()
     assert config.loops_for(1) == (1, 1) and config.loops_for(10) == (10, 50) and config.loops_for(50) == (50, 10)
     assert config.loops_for(20) == (10, 50)  # not a reference IPC: the largest listed IPC below it
+
+
+# -- the initialisation (DC's own default is noise; DSA's examples and ours start from real) ----
+def test_noise_init_gives_different_finite_images_from_the_init_stream():
+    from ddlib.distill.driver import initial_images
+    from ddlib.core.seeding import torch_generator
+    ds = tiny_dataset()
+    real = distill_dc(ds, 2, _config(iterations=1), progress=False, use_cache=False)
+    noise = distill_dc(ds, 2, _config(iterations=1, init="noise"), progress=False, use_cache=False)
+    assert noise.images.shape == real.images.shape and noise.labels.tolist() == real.labels.tolist()
+    assert torch.isfinite(noise.images).all() and not torch.allclose(noise.images, real.images, atol=1e-3)
+    assert noise.provenance["init"] == "noise" and noise.provenance["init_index"] is None
+    # the start: standard normal pixels from the seeded "init" stream of the method
+    start, labels, index = initial_images(ds, 2, "noise", torch_generator(0, "dc", "init"))
+    again, _, _ = initial_images(ds, 2, "noise", torch_generator(0, "dc", "init"))
+    assert index is None and torch.equal(start, again) and start.shape == (6, 3, 16, 16)
+    assert abs(float(start.mean())) < 0.1 and abs(float(start.std()) - 1) < 0.1
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_unknown_init_is_rejected_with_the_choices():
+    from ddlib.distill.driver import initial_images
+    with pytest.raises(ValueError, match="noise"):
+        DCConfig(init="gaussian")
+    with pytest.raises(ValueError, match="real"):
+        initial_images(tiny_dataset(), 2, "zeros", torch.Generator())
+
+
+def test_real_init_is_unchanged_and_keeps_its_cache_key():
+    ds = tiny_dataset()
+    result = distill_dc(ds, 2, _config(iterations=1), progress=False, use_cache=False)
+    assert result.provenance["init"] == "real"
+    # without iterations the set is exactly the real images the init stream picked
+    start = distill_dc(ds, 2, _config(iterations=0), progress=False, use_cache=False)
+    assert torch.equal(start.images, ds.normalize(ds.train.images[start.provenance["init_index"]]))
+    # the default init leaves the key as it was before the field existed; noise gets its own key
+    from ddlib.core.cache import config_key
+    from ddlib.distill.dc import GradientMatchingMethod
+    real_key = GradientMatchingMethod(ds, 10, DCConfig(), None, torch.device("cpu")).cache_key()
+    assert "init" not in real_key["config"]
+    # the hash of this key as computed before ``init`` existed (DCConfig() then)
+    assert config_key({**real_key, "dataset": "fp", "weights": None}) == "682a302aa97aa763"
+    noise_key = GradientMatchingMethod(ds, 10, DCConfig(init="noise"), None, torch.device("cpu")).cache_key()
+    assert config_key(noise_key) != config_key(real_key)

@@ -74,6 +74,10 @@ class BiasedDataset:
     # The data set's name without its training variant, e.g. "Corrupted CIFAR-10 (JPEG copy)":
     # what tables and figures that cover both variants are labelled with.
     title: str = ""
+    # An optional input transform in place of the mean/std normalisation (ZCA whitening,
+    # :func:`ddlib.datasets.zca.with_zca`): an object with ``forward(x)`` and ``inverse(y)`` on float
+    # images in [0, 1] units. None (the default): the statistics above normalise, as always.
+    whitening: Any = None
 
     @property
     def num_classes(self) -> int:
@@ -88,14 +92,18 @@ class BiasedDataset:
         return int(self.train.images.shape[2]), int(self.train.images.shape[3])
 
     def normalize(self, images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-        """uint8 images → float tensor normalised with the data set's statistics."""
+        """uint8 images → float tensor normalised with the data set's statistics (or whitened)."""
         x = torch.as_tensor(images).to(device=device, dtype=torch.float32).div_(255.0)
+        if self.whitening is not None:
+            return self.whitening.forward(x)
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised float images → [0, 1] for display."""
+        """Normalised (or whitened) float images → [0, 1] for display."""
+        if self.whitening is not None:
+            return self.whitening.inverse(x).clamp(0, 1)
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x * std + mean).clamp(0, 1)

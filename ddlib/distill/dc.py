@@ -34,6 +34,7 @@ shared driver (:mod:`ddlib.distill.driver`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -45,7 +46,7 @@ from torch.func import functional_call, grad, vmap
 from ddlib.augment import DSA, AugmentParams
 from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
-from ddlib.distill.driver import DistillationMethod, run_distillation
+from ddlib.distill.driver import INITS, DistillationMethod, run_distillation
 from ddlib.distill.matching import METRICS, gradient_distance
 from ddlib.distill.synthetic import SyntheticSet, class_index_tensors, sample_class_batches
 from ddlib.weighting.base import SampleWeighter
@@ -71,8 +72,13 @@ class DCConfig:
     model: ConvNetConfig = ConvNetConfig()
     seed: int = 0
     checkpoint_every: int = 50
+    # How the synthetic images start: "real" (random real images of their class; DSA's examples,
+    # DM, MTT) or "noise" (standard normal in the normalised space: the DC reference's own default).
+    init: str = "real"
 
     def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"unknown DC initialisation init={self.init!r}; choose one of {INITS}")
         if self.metric not in METRICS:
             raise ValueError(f"unknown gradient distance {self.metric!r}; choose one of {METRICS}")
         if not self.loops or any(len(e) != 3 or min(e) < 1 for e in self.loops):
@@ -186,6 +192,15 @@ class GradientMatchingMethod(DistillationMethod):
         self.members = class_index_tensors(dataset)
         self.train_images = torch.from_numpy(dataset.train.images)
         self.dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+
+    def cache_key(self) -> dict[str, Any]:
+        key = super().cache_key()
+        # ``init`` enters the key only when it is not the default: sets distilled before the field
+        # existed (all from real images) keep their keys
+        if self.config.init == "real":
+            key["config"] = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)
+                             if f.name != "init"}
+        return key
 
     def learnables(self, syn: torch.Tensor):
         self.optimizer = torch.optim.SGD([syn], lr=self.config.lr_img, momentum=self.config.momentum_img)

@@ -7,7 +7,9 @@ does the rest, once for every method:
 1. looks the finished set up in the cache, keyed by the data set's fingerprint, the IPC, the
    method's full configuration and the real-side weights;
 2. creates the method's named random streams from the config's seed (``<stream>/<name>``), and
-   initialises the synthetic images from random real images of their class (stream ``init``);
+   initialises the synthetic images (stream ``init``): from random real images of their class, or,
+   when the config says ``init="noise"`` (DC's own default), from a standard normal in the
+   normalised space (:func:`initial_images`);
 3. restores a checkpoint when an earlier run was interrupted — tensors, optimisers, generators,
    the iteration counter, the loss history and the elapsed time — so the resumed run ends with the
    same result as an uninterrupted one;
@@ -31,8 +33,27 @@ from ddlib.core.cache import ArtifactDir, check_writable, read_checked, save_tor
 from ddlib.core.progress import progress as progress_bar
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
-from ddlib.distill.synthetic import SyntheticSet, init_from_real
+from ddlib.distill.synthetic import SyntheticSet, check_ipc, init_from_real
 from ddlib.weighting.base import CheckedWeighter, SampleWeighter, weighter_config
+
+
+# -- initialisation ----------------------------------------------------------------------------------
+INITS = ("real", "noise")
+
+
+def initial_images(dataset: BiasedDataset, ipc: int, init: str, generator: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The synthetic set's starting point: ``"real"`` — random real images of each class
+    (:func:`init_from_real`); ``"noise"`` — i.i.d. standard normal pixels in the normalised space.
+    Returns the images [C·ipc, ...], the labels and the chosen training indices (None for noise)."""
+    if init not in INITS:
+        raise ValueError(f"unknown initialisation {init!r}; choose one of {INITS}")
+    if init == "real":
+        return init_from_real(dataset, ipc, generator)
+    check_ipc(dataset, ipc)
+    labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
+    images = torch.randn((len(labels), dataset.channels, *dataset.image_size), generator=generator)
+    return images, labels, None
 
 
 # -- the finished-set cache and checkpoints ------------------------------------------------------
@@ -160,6 +181,11 @@ class DistillationMethod(ABC):
         self.dataset, self.ipc, self.config, self.weighter, self.device = dataset, ipc, config, checked, device
 
     @property
+    def init(self) -> str:
+        """How the synthetic images start (``config.init`` where the config has one; else real images)."""
+        return getattr(self.config, "init", "real")
+
+    @property
     def iterations(self) -> int:
         return self.config.iterations
 
@@ -217,7 +243,8 @@ def _run(method: DistillationMethod, artifact: ArtifactDir, progress: bool, use_
         check_writable()  # fail now, not after the distillation
     method.prepare(progress, use_cache)
 
-    images, labels, init_index = init_from_real(dataset, ipc, torch_generator(config.seed, method.stream, "init"))
+    images, labels, init_index = initial_images(dataset, ipc, method.init,
+                                                torch_generator(config.seed, method.stream, "init"))
     gens = {name: torch_generator(config.seed, method.stream, name, device=method.stream_device(name))
             for name in method.streams}
     syn = images.to(method.device).requires_grad_(True)
@@ -245,7 +272,8 @@ def _run(method: DistillationMethod, artifact: ArtifactDir, progress: bool, use_
 
     provenance = {"method": method.name, "ipc": ipc, "config": config, "weights": method.weights_key(),
                   "dataset": dataset.display_name, "dataset_fingerprint": dataset.fingerprint,
-                  "init_index": init_index.tolist(), "final_loss": losses[-1] if losses else None,
+                  "init": method.init,
+                  "init_index": None if init_index is None else init_index.tolist(), "final_loss": losses[-1] if losses else None,
                   "distill_seconds": elapsed, "device": str(method.device), **method.provenance(losses)}
     result = SyntheticSet(syn.detach().cpu(), labels, ipc, method.name, provenance)
     return store_finished(artifact, result, use_cache)
