@@ -94,5 +94,4 @@ def build_colored_mnist(spec: DatasetSpec, data_root: str | os.PathLike | None =
 
     splits, provenance = cached_splits(spec, source_id, build)
     return dataset_from_splits(spec, splits, provenance, "Colored MNIST",
-                               class_names=tuple(str(d) for d in range(10)), bias_names=COLOUR_NAMES,
-                               dsa_strategy="color_crop_cutout_scale_rotate")
+                               class_names=tuple(str(d) for d in range(10)), bias_names=COLOUR_NAMES)

@@ -142,8 +142,17 @@ def dataset_from_splits(spec: DatasetSpec, splits: dict[str, BiasedSplit], prove
     return BiasedDataset(name=spec.name, title=title,
                          display_name=f"{title} ({variant}{', ' + detail if detail else ''})",
                          train=splits["train"], valid=splits.get("valid"), test=splits["test"], mean=mean, std=std,
-                         provenance={**provenance, "spec": spec.__dict__}, fingerprint=provenance["fingerprint"],
+                         provenance={**provenance, "spec": spec.__dict__},
+                         fingerprint=_with_augmentation(provenance["fingerprint"], fields.get(
+                             "dsa_strategy", BiasedDataset.__dataclass_fields__["dsa_strategy"].default)),
                          **fields)
+
+
+def _with_augmentation(fingerprint: str, dsa_strategy: str) -> str:
+    """The data set's cache fingerprint, extended by its DSA strategy: the strategy shapes every
+    distilled set and evaluation, so a change of it must change their cache keys."""
+    import hashlib
+    return hashlib.sha256(f"{fingerprint}|dsa={dsa_strategy}".encode()).hexdigest()[:16]
 
 
 def split_arrays(prefix: str, split: BiasedSplit) -> dict[str, np.ndarray]:
