@@ -249,11 +249,14 @@ PROFILES: dict[str, Profile] = {
         conflict_ratios=(0.005, 0.01, 0.02, 0.05),
         ipcs=(1, 10, 50),
         seeds=(0, 1, 2, 3, 4),
+        # DC/DSA start from real images in every profile (DSA's examples; DC's own default is noise:
+        # DCConfig(init="noise"))
         dc=DCConfig(iterations=1000, loops=REFERENCE_LOOPS, batch_real=256, model=_PAPER_MODEL, checkpoint_every=50),
         # checkpoint_steps: the memory strategy that fits CIFAR-10 IPC 50 on one 80 GB GPU (mtt.py).
+        # zca: Corrupted CIFAR-10 ZCA-whitened for MTT, as the MTT reference's CIFAR settings assume
         mtt=MTTConfig(iterations=5000, schedules=PAPER_SCHEDULES, model=_PAPER_MODEL,
                       experts=ExpertConfig(count=100, epochs=50, model=_PAPER_MODEL), checkpoint_steps=True,
-                      checkpoint_every=200),
+                      checkpoint_every=200, zca=True),
     ),
 }
 

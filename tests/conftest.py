@@ -44,7 +44,7 @@ def cmnist():
 
 
 def make_toy_dataset(n_per_class: int = 40, num_classes: int = 3, channels: int = 3, size: int = 28,
-                     conflict_every: int = 10, seed: int = 0) -> BiasedDataset:
+                     conflict_every: int = 10, seed: int = 0, with_valid: bool = True) -> BiasedDataset:
     """A tiny, trivially separable biased data set built in memory (no data source needed):
     class c is a bright square in quadrant c; the bias attribute is a colour tint."""
     rng = np.random.default_rng(seed)
@@ -64,7 +64,7 @@ def make_toy_dataset(n_per_class: int = 40, num_classes: int = 3, channels: int 
 
     train, test = split(n_per_class), split(max(4, n_per_class // 4))
     valid = split(max(4, n_per_class // 4))  # drawn after test: train and test stay as they were
-    return BiasedDataset(name="toy", display_name="toy", train=train, test=test, valid=valid,
+    return BiasedDataset(name="toy", display_name="toy", train=train, test=test, valid=valid if with_valid else None,
                          class_names=tuple(map(str, range(num_classes))),
                          bias_names=tuple(f"tint{k}" for k in range(num_classes)),
                          mean=(0.2,) * channels, std=(0.3,) * channels, fingerprint=f"toy-{seed}-{n_per_class}",

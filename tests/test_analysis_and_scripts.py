@@ -4,6 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ddlib.profiles import PROFILES
 from ddlib.reference import reported_accuracy
 from ddlib.tools.report import markdown_table
 

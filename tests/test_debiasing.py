@@ -173,7 +173,7 @@ def test_conflicting_share_counts_untied_bias():
 
 def test_without_a_validation_split_notebook_04_says_so():
     from ddlib.experiments.training_time_debiasing import compare_on_synthetic, select_objective, validation_split
-    ds = make_toy_dataset(n_per_class=4)
+    ds = make_toy_dataset(n_per_class=4, with_valid=False)
     assert ds.valid is None
     with pytest.raises(ValueError, match="no validation split"):
         validation_split(ds)

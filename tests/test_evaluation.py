@@ -84,7 +84,9 @@ def test_test_split_keys_are_unchanged_and_valid_keys_differ():
 
 
 def test_a_missing_split_is_a_clear_error(toy_dataset):
+    import dataclasses
     import pytest
+    toy_dataset = dataclasses.replace(toy_dataset, valid=None)
     images = toy_dataset.normalize(toy_dataset.train.images[:6])
     labels = torch.from_numpy(toy_dataset.train.targets[:6])
     with pytest.raises(ValueError, match="has no 'valid' split; "):

@@ -96,7 +96,7 @@ def test_the_fixed_epoch_reference_keeps_its_cache_key():
 def test_converged_full_data_needs_a_validation_split(isolated_cache):
     settings = FullDataSettings(EvalSettings(TINY, n_models=1), max_epochs=2, patience=1)
     with pytest.raises(ValueError, match="has no 'valid' split"):
-        evaluate_full_data_cached(make_toy_dataset(), settings, CPU, progress=False)
+        evaluate_full_data_cached(make_toy_dataset(with_valid=False), settings, CPU, progress=False)
 
 
 def test_plateau_settings_are_checked():

@@ -181,8 +181,17 @@ class GridRunner:
             config = method_config(cell.method, self.profile)
         return replace(config, seed=seed)
 
-    def synthetic(self, cell: Cell, seed: int) -> SyntheticSet:
+    def method_dataset(self, cell: Cell) -> BiasedDataset:
+        """The data set the cell is distilled on and evaluated on: the cell's, ZCA-whitened for MTT
+        when its config says so (the MTT reference's CIFAR protocol, :func:`ddlib.distill.mtt.mtt_dataset`)."""
         ds = self.cell_dataset(cell)
+        if cell.method == "MTT":
+            from ddlib.distill.mtt import mtt_dataset
+            ds = mtt_dataset(ds, method_config("MTT", self.profile))
+        return ds
+
+    def synthetic(self, cell: Cell, seed: int) -> SyntheticSet:
+        ds = self.method_dataset(cell)
         if cell.method == RANDOM_REAL:
             return random_real_set(ds, cell.ipc, seed)
         return distill(cell.method, ds, cell.ipc, self.method_config(cell, seed), weighter=self.weighter(cell),
@@ -193,7 +202,7 @@ class GridRunner:
         """One row: the cell at ``seed``, judged by ``evaluation`` (its split, its models; the
         evaluation models' seeds are derived from the distillation seed, so seeds are independent
         replicates of the whole pipeline)."""
-        ds = self.cell_dataset(cell)
+        ds = self.method_dataset(cell)
         syn = self.synthetic(cell, seed)
         settings = replace(evaluation, seed=derive_seed(evaluation.seed, "replicate", seed))
         result = evaluate_synthetic_cached(ds, syn, settings, self.device, progress=self.progress)

@@ -6,7 +6,7 @@
     python -m ddlib.tools.eval_protocol_check --variants ours,flip          # only some rows
 
 Takes ONE set of images (default: ``--ipc`` random real training images per class,
-:func:`ddlib.experiments.bias_analysis.random_real_set`; ``--source dm`` distils one with the
+:func:`ddlib.experiments.grid.random_real_set`; ``--source dm`` distils one with the
 profile's DM settings) and judges it with our evaluation protocol and with each candidate
 difference switched to the reference implementation's, ``--models`` fresh ConvNets per row (the
 same model seeds, shuffles and augmentation streams in every row, so rows are paired). Prints a
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
 
     dataset = load_dataset(args.dataset, args.ratio)
     if args.source == "random":
-        from ddlib.experiments.bias_analysis import random_real_set
+        from ddlib.experiments.grid import random_real_set
         syn = random_real_set(dataset, args.ipc, args.seed)
     else:
         from ddlib.distill.registry import distill
