@@ -36,15 +36,17 @@ def _expected_counts(P) -> dict[str, int]:
         for ratio in info.conflict_ratios(P.conflict_ratios):
             for v in variants:
                 for ipc in P.ipcs:
-                    analysis += 1 + len(A.methods)
+                    analysis += 1 + len(A.methods_for(name))
                     if v == "biased":
-                        analysis_keys |= {(name, ratio, ipc, m) for m in ("random real", *A.methods)}
+                        analysis_keys |= {(name, ratio, ipc, m) for m in ("random real", *A.methods_for(name))}
     main = overlap = 0
     for name in K.datasets:
         methods = [m for m in K.methods if m == "DM" or K.other_methods_datasets is None
                    or name in K.other_methods_datasets]
         for ipc in K.ipcs:
-            main += 1 + 2 * len(methods) + len(K.competitors) * len([m for m in K.competitor_methods if m in methods])
+            competitors = K.competitor_datasets is None or name in K.competitor_datasets
+            main += 1 + 2 * len(methods) + competitors * len(K.competitors) * len(
+                [m for m in K.competitor_methods if m in methods])
             # random real and the vanilla methods are the same cells as the analysis's
             ratio = dataset_info(name).conflict_ratios((K.conflict_ratio,))[0]  # BFFHQ: its only ratio
             overlap += sum((name, ratio, ipc, m) in analysis_keys for m in ("random real", *methods))
@@ -66,7 +68,7 @@ def test_groups_have_the_notebooks_cells(name, tmp_path, monkeypatch):
     # notebook 01's own cells, at every seed
     from ddlib.experiments.bias_analysis import analysis_cells
     first = P.analysis.datasets[0]
-    nb01 = analysis_cells(first, P.conflict_ratios, P.ipcs, P.analysis.methods, P.analysis.unbiased_data)
+    nb01 = analysis_cells(first, P.conflict_ratios, P.ipcs, P.analysis.methods_for(first), P.analysis.unbiased_data)
     assert [(c.cell, c.seed) for c in analysis if c.cell.dataset == first] == [(c, s) for c in nb01 for s in P.seeds]
     # notebook 02's main cells with the profile's default KDE choice
     K = P.kde_method

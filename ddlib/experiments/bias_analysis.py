@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -220,6 +221,26 @@ def plot_full_data_curves(analyses: dict[str, BiasAnalysisResult], title: str) -
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def full_data_note(analyses: dict[str, BiasAnalysisResult], settings: Any) -> str:
+    """In words, per data set: how many full-data networks stopped on a validation plateau and how
+    many at the epoch cap (those are labelled "not converged"), and the epoch of the kept states."""
+    if not getattr(settings, "converged", False):
+        return (f"The full-data reference trains a fixed {settings.evaluation.train.epochs} epoch(s) "
+                f"({settings.evaluation.n_models} network(s)): it is **not** trained to convergence.")
+    cap = settings.max_epochs or settings.evaluation.train.epochs
+    lines = []
+    for r in analyses.values():
+        for (train_data, ratio), res in r.full_data.items():
+            ds = r.datasets[(train_data, ratio)]
+            stopped = list(getattr(res, "stopped_epochs", ()))
+            capped = sum(1 for e in stopped if e >= cap - 1e-9)
+            kept = ", ".join(f"{e:g}" for e in getattr(res, "best_epochs", ()))
+            verdict = ("every network stopped on a plateau" if capped == 0 else
+                       f"{capped} of {len(stopped)} network(s) reached the {cap}-epoch cap: **not converged**")
+            lines.append(f"* {ds.display_name}: {verdict} (kept states from epochs {kept}).")
+    return "\n".join(lines)
 
 
 def _titles(table: pd.DataFrame) -> dict[str, str]:

@@ -89,7 +89,8 @@ def main_cells(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int
     for m in methods:
         cells += [Cell(dataset, m, VANILLA, ipc, conflict_ratio),
                   Cell(dataset, m, KDE, ipc, conflict_ratio, kde=choice.kde, lr_img=lr(m))]
-    for m in K.competitor_methods:
+    competitors = K.competitor_datasets is None or dataset in K.competitor_datasets
+    for m in K.competitor_methods if competitors else ():
         if m in methods:
             cells += [Cell(dataset, m, c, ipc, conflict_ratio, lr_img=lr(m)) for c in K.competitors]
     return cells

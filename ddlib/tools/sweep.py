@@ -198,8 +198,8 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
     cells: list[SweepCell] = []
     if "analysis" in groups:
         A = profile.analysis
-        wanted = tuple(methods) if methods else A.methods
         for name in datasets or A.datasets:
+            wanted = tuple(m for m in methods if m in A.methods_for(name)) if methods else A.methods_for(name)
             for cell in analysis_cells(name, profile.conflict_ratios, profile.ipcs, wanted, A.unbiased_data):
                 cells += [SweepCell("analysis", cell, seed) for seed in seeds]
     K = profile.kde_method
