@@ -159,3 +159,17 @@ def test_length_reading_confirms_refutes_or_says_noise():
     assert "**inconclusive**" in length_reading(_rows_for(t, noisy), t)
     t = _table(noisy, [0.3, 0.4, 0.5])
     assert "**not supported**" in length_reading(_rows_for(t, noisy), t)
+
+
+def test_without_replicates_the_reading_is_undecided_and_the_notes_say_so():
+    from ddlib.experiments.surrogate_ablation import interval_note, interval_text
+    single = [[60], [70], [50]]
+    t = _table(single, [0.3, 0.4, 0.1])
+    assert "**undecided**" in length_reading(_rows_for(t, single), t)
+    no_interval = t.assign(**{"acc low": np.nan, "acc high": np.nan})  # as summarise gives for one value
+    assert interval_text(no_interval.iloc[0]) == "(no interval: a single replicate)"
+    assert interval_text(_table([[60, 62, 61]] * 3, [0.1] * 3).iloc[0]) == "[60.0, 62.0]"
+    assert "over the 3 seeds" in interval_note(3, 3, 3, 3) and "fewer" not in interval_note(3, 3, 3, 3)
+    one_seed = interval_note(1, 3, 3, 3)
+    assert "3 evaluation networks of the one seed" in one_seed and "fewer than the 3 seed(s)" in one_seed
+    assert "no intervals" in interval_note(1, 1, 1, 1)

@@ -156,13 +156,14 @@ def rank_correlation(table: pd.DataFrame, x: str = "weight on conflicting", y: s
 
 
 def _errors(t: pd.DataFrame) -> np.ndarray:
-    return np.nan_to_num(np.array([[r.acc - r["acc low"], r["acc high"] - r.acc] for _, r in t.iterrows()]).T)
+    err = np.array([[r.acc - r["acc low"], r["acc high"] - r.acc] for _, r in t.iterrows()]).T
+    return np.clip(np.nan_to_num(err), 0, None)
 
 
 def diagnostic_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Accuracy (95 % interval) against the weight on bias-conflicting samples, one point per
     (data set, variant): marker = data set, colour = the variant's family; ρ per data set in the legend."""
-    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    fig, ax = plt.subplots(figsize=(8.4, 4.6))
     for i, (name, g) in enumerate(table.groupby("title", sort=False)):
         rho = spearman(g["weight on conflicting"], g.acc)
         for j, (_, r) in enumerate(g.iterrows()):
@@ -173,9 +174,12 @@ def diagnostic_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
                         textcoords="offset points")
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=f) for f, c in FAMILY_COLOURS.items()
                if f in set(table.family)]
-    first = ax.legend(fontsize=7, loc="lower right", title="data set (Spearman ρ)", title_fontsize=7)
-    ax.add_artist(first)
-    ax.legend(handles=handles, fontsize=7, loc="upper left", title="family", title_fontsize=7)
+    # both legends outside the axes, so that they never hide a point (the family one on the figure, so that
+    # a tight bounding box keeps both)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="data set (Spearman ρ)",
+              title_fontsize=7)
+    fig.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0.91, 0.11), title="family",
+               title_fontsize=7)
     ax.set_xlabel("share of the batch weight on bias-conflicting samples")
     ax.set_ylabel("unbiased test accuracy (%)")
     ax.set_title(title or "Does the weight on conflicting samples predict the accuracy?", fontsize=9)
@@ -197,8 +201,11 @@ def length_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
         axes[0].errorbar(g["surrogate epochs"], g.acc, yerr=_errors(g), marker=MARKERS[i % len(MARKERS)],
                          capsize=3, label=name)
         axes[1].plot(g["surrogate epochs"], g["weight on conflicting"], marker=MARKERS[i % len(MARKERS)], label=name)
+    ticks = sorted(set(t["surrogate epochs"]))
     for ax, ylabel in zip(axes, ("unbiased test accuracy (%)", "weight on bias-conflicting samples")):
         ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("surrogate training (epochs, log scale)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
@@ -227,8 +234,11 @@ def length_reading(rows: pd.DataFrame, table: pd.DataFrame) -> str:
         d = difference(a, b)
         word = verdict(d, "better", "worse")
         less_weight = longest["weight on conflicting"] < best["weight on conflicting"]
-        if word == "worse" and less_weight:
-            call = "**confirmed**: the long-trained surrogate is worse beyond noise and puts less weight on the conflicting samples"
+        if not np.isfinite(d.low):
+            call = "**undecided**: without replicates the accuracy difference has no interval"
+        elif word == "worse" and less_weight:
+            call = ("**confirmed**: the long-trained surrogate is worse beyond noise and puts less weight on the "
+                    "conflicting samples")
         elif word == "worse":
             call = ("**partly confirmed**: worse beyond noise, but its weight on conflicting samples is not lower, "
                     "so not for the hypothesised reason")
@@ -260,3 +270,25 @@ def correlation_reading(correlations: pd.DataFrame) -> str:
         return f"{size} {'positive' if rho > 0 else 'negative'}"
     return "\n".join(f"- {r['data set']}: Spearman ρ = {r['Spearman ρ']:.2f} over {r['variants']} variants "
                      f"({strength(r['Spearman ρ'])})" for _, r in correlations.iterrows())
+
+
+def interval_text(row: Any) -> str:
+    """``[low, high]`` of a table row, or "no interval" where it has none (a single replicate)."""
+    if not (np.isfinite(row["acc low"]) and np.isfinite(row["acc high"])):
+        return "(no interval: a single replicate)"
+    return f"[{row['acc low']:.1f}, {row['acc high']:.1f}]"
+
+
+def interval_note(n_seeds: int, n_models: int, profile_seeds: int, profile_models: int) -> str:
+    """What this run's intervals are over, in words (the notebook's settings paragraph)."""
+    fewer = ("" if (n_seeds, n_models) == (profile_seeds, profile_models) else
+             f" — fewer than the {profile_seeds} seed(s) × {profile_models} network(s) of the profile's headline "
+             f"tables, to fit the budget")
+    if n_seeds >= 2:
+        over = f"95 % intervals over the {n_seeds} seeds"
+    elif n_models >= 2:
+        over = (f"95 % intervals over the **{n_models} evaluation networks of the one seed** (the networks' training "
+                f"noise only, not the distillation's)")
+    else:
+        over = "**no intervals** (a single seed and a single network: a run that checks the code, not the results)"
+    return f"{n_seeds} distillation seed(s) × {n_models} evaluation network(s) per seed{fewer}; {over}"
