@@ -17,11 +17,15 @@ accuracy of the distilled set.
   the computed verdict on the hypothesis that a surrogate trained too long stops isolating the
   conflicting samples.
 
-Budget of the ``quick`` profile (2 cores, empty cache; a DM cell at IPC 10 ≈ 20 s to distil, 3
-evaluation networks ≈ 20 s, a 1-epoch SupCon surrogate on 20,000 images ≈ 30 s): Colored MNIST 6
-variants (surrogates ≈ 30 + 15 (ERM) + 5 (untrained: one embedding pass) + 30 + 8 + 90 s, cells 6 × 40
-s) ≈ 420 s; BG Fashion-MNIST 3 lengths (surrogates ≈ 8 + 30 + 90 s, cells 3 × 40 s) ≈ 250 s; data
-sets, figures ≈ 30 s: ≈ 11 min, one seed × 3 models.
+Budget of the ``quick`` profile (2 cores; a DM cell at IPC 10 ≈ 20 s to distil, 3 evaluation
+networks ≈ 20 s, a 1-epoch SupCon surrogate on 20,000 images ≈ 30 s; 9 cells, one seed × 3 networks):
+Colored MNIST 6 variants — surrogates ≈ 30 (default) + 15 (ERM, one view) + 5 (untrained: one
+embedding pass) + 30 (geometric) + 8 (0.25 ep.) + 90 (3 ep.) s, cells 6 × 40 s — ≈ 420 s; BG
+Fashion-MNIST 0.25 / 1 / 3 epochs — surrogates ≈ 8 + 30 + 90 s, cells 3 × 40 s — ≈ 250 s; data
+sets, diagnostics, figures ≈ 30 s: ≈ 11.5 min from an empty cache. After notebook 02 in the same
+cache (``reproduce.sh`` order) the default surrogates are loaded (−60 s), and the default cells too
+where notebook 02's validation chose the profile's default σ², τ and image lr (−80 s): ≈ 9-10.5 min.
+The levers: ``surrogate_ablation.datasets=["colored_mnist"]`` (≈ 7 min) or fewer lengths.
 """
 
 from __future__ import annotations
