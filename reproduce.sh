@@ -231,7 +231,7 @@ if [[ $DRY_RUN -eq 1 ]]; then
         name="$(basename "$nb")"
         echo "==> $name"
         case "${name:0:2}" in
-            01|02) "$PY" -m ddlib.tools.sweep --profile "$PROFILE" --notebook "${name:0:2}" --dry-run --brief | sed 's/^/  /' ;;
+            01|02|03) "$PY" -m ddlib.tools.sweep --profile "$PROFILE" --notebook "${name:0:2}" --dry-run --brief | sed 's/^/  /' ;;
             *) echo "  builds or loads the data sets and figures (data sets are cached once built)" ;;
         esac
     done

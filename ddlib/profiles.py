@@ -157,6 +157,80 @@ class DebiasingConfig:
         return base if self.eval_models is None else replace(base, n_models=self.eval_models)
 
 
+FAMILIES = ("default", "objective", "training length", "embedding", "width")
+
+
+@dataclass(frozen=True)
+class SurrogateVariant:
+    """One surrogate of notebook 03's ablation: the profile's surrogate (``kde_method.surrogate``) with
+    the fields that are not ``None`` replaced (``width``: the ConvNet's width). ``family`` says what it
+    varies; ``datasets`` restricts it to some of the ablation's data sets (None: all of them)."""
+
+    label: str
+    family: str = "default"
+    objective: str | None = None
+    augment: str | None = None
+    epochs: float | None = None
+    embedding: str | None = None
+    width: int | None = None
+    datasets: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown variant family {self.family!r}; choose one of {FAMILIES}")
+
+    def config(self, base: SurrogateConfig) -> SurrogateConfig:
+        """The variant's surrogate: ``base`` with this variant's fields."""
+        changes = {k: v for k, v in (("objective", self.objective), ("augment", self.augment),
+                                     ("epochs", self.epochs), ("embedding", self.embedding)) if v is not None}
+        if self.width is not None:
+            changes["model"] = replace(base.model, width=self.width)
+        return replace(base, **changes)
+
+    def runs_on(self, dataset: str) -> bool:
+        return self.datasets is None or dataset in self.datasets
+
+
+def _variants(lengths: tuple[float, ...], widths: tuple[int, ...] = (), embedding: bool = True,
+              only: tuple[str, ...] | None = None) -> tuple[SurrogateVariant, ...]:
+    """The default SupCon surrogate, the objective family (ERM encoder, untrained ConvNet, SupCon
+    without colour augmentation), training ``lengths`` (epochs), the encoder embedding and ``widths``;
+    every family but the default and the lengths restricted to the data sets ``only`` (None: all)."""
+    out = [SurrogateVariant("SupCon (default)", "default"),
+           SurrogateVariant("ERM encoder", "objective", objective="erm", embedding="encoder", datasets=only),
+           SurrogateVariant("untrained ConvNet", "objective", objective="erm", embedding="encoder", epochs=0,
+                            datasets=only),
+           SurrogateVariant("SupCon, no colour aug.", "objective", augment="geometric", datasets=only)]
+    out += [SurrogateVariant(f"SupCon {e:g} ep.", "training length", epochs=e) for e in lengths]
+    if embedding:
+        out.append(SurrogateVariant("SupCon, encoder emb.", "embedding", embedding="encoder", datasets=only))
+    out += [SurrogateVariant(f"SupCon width {w}", "width", width=w, datasets=only) for w in widths]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SurrogateAblationConfig:
+    """Notebook 03: which surrogate makes the KDE weights work, judged by the accuracy of the distilled
+    set. Every variant is DM + KDE/SupCon at ``ipc`` and ``conflict_ratio`` with the profile's
+    *default* KDE settings (``kde_method.kde``, re-weighted image lr ``kde_method.dm.lr_img``; notebook
+    02 chooses them per data set on validation instead). A training-length variant whose epochs equal
+    the default's is the default itself (run once)."""
+
+    datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist")
+    conflict_ratio: float = 0.05
+    ipc: int = 10
+    method: str = "DM"
+    variants: tuple[SurrogateVariant, ...] = _variants((0.25, 3.0, 10.0), widths=(32, 128))
+    seeds: tuple[int, ...] | None = None  # None: the profile's seeds
+    eval_models: int | None = None        # None: the profile's evaluation models
+
+    def seeds_for(self, profile_seeds: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(self.seeds) if self.seeds else tuple(profile_seeds)
+
+    def evaluation(self, base: EvalSettings) -> EvalSettings:
+        return base if self.eval_models is None else replace(base, n_models=self.eval_models)
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -181,6 +255,8 @@ class Profile:
     analysis: BiasAnalysisConfig = BiasAnalysisConfig()
     # Training-time de-biasing (notebook 04).
     debiasing: DebiasingConfig = DebiasingConfig()
+    # Which surrogate makes the KDE weights work (notebook 03).
+    surrogate_ablation: SurrogateAblationConfig = SurrogateAblationConfig()
 
 
 _PAPER_MODEL = ConvNetConfig(depth=3, width=128, norm="instancenorm", pooling="avgpooling")
@@ -338,6 +414,21 @@ _DEBIASING = {
         bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False, model=_PAPER_MODEL)),
 }
 PROFILES = {name: replace(p, debiasing=_DEBIASING.get(name, p.debiasing)) for name, p in PROFILES.items()}
+# Notebook 03 per profile. quick (≈ 10-12 min on 2 cores from an empty cache, see the module
+# docstring of ddlib.experiments.surrogate_ablation): one seed × 3 evaluation models (intervals over
+# the 3 models of that seed, labelled as such); Colored MNIST: default, ERM encoder, untrained, no
+# colour augmentation, 0.25 and 3 epochs; BG FMNIST: the training lengths only (0.25, 1, 3 epochs).
+# Embedding and width variants run in paper (and smoke, to exercise them).
+_ABLATION = {
+    "smoke": SurrogateAblationConfig(datasets=("colored_mnist",), ipc=1,
+                                     variants=_variants((0.5, 2.0), widths=(4,)), seeds=(0,)),
+    "quick": SurrogateAblationConfig(datasets=("colored_mnist", "bg_fmnist"), ipc=10,
+                                     variants=_variants((0.25, 3.0), embedding=False, only=("colored_mnist",)),
+                                     seeds=(0,)),
+    "paper": SurrogateAblationConfig(datasets=("colored_mnist", "bg_fmnist", "corrupted_cifar10"), ipc=10,
+                                     variants=_variants((0.25, 3.0, 10.0), widths=(32, 128))),
+}
+PROFILES = {name: replace(p, surrogate_ablation=_ABLATION.get(name, p.surrogate_ablation)) for name, p in PROFILES.items()}
 # The paper's headline cell at the paper's settings, for one GPU (``./reproduce.sh --headline``,
 # ddlib.tools.headline): Colored MNIST 5 %, IPC 50, the surrogate, vanilla DM and DM + KDE at
 # 20,000 iterations, 5 evaluation models × 1,000 epochs. The fast device path is on by default on

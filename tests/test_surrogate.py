@@ -68,7 +68,29 @@ def test_bad_configurations_are_rejected():
     with pytest.raises(ValueError, match="augmentation"):
         SurrogateConfig(augment="colour")
     with pytest.raises(ValueError, match="epochs"):
-        SurrogateConfig(epochs=0)
+        SurrogateConfig(epochs=-1)
+
+
+def test_fractional_epochs_take_a_fraction_of_the_steps(toy_dataset, cache):
+    quarter = train_surrogate(toy_dataset, SurrogateConfig(**{**TINY.__dict__, "epochs": 0.25}), progress=False,
+                              use_cache=False)
+    assert quarter.provenance["steps"] == 1  # ceil(0.25 × 120 / 32)
+    half = train_surrogate(toy_dataset, SurrogateConfig(**{**TINY.__dict__, "epochs": 0.5, "batch_size": 8}),
+                           progress=False, use_cache=False)
+    assert half.provenance["steps"] == 8  # ceil(0.5 × 120 / 8)
+    assert len(half.provenance["loss_every_step"]) == 8
+
+
+def test_zero_epochs_is_the_untrained_network(toy_dataset, cache):
+    import ddlib.kde_supcon.surrogate as surrogate_module
+    config = SurrogateConfig(**{**TINY.__dict__, "epochs": 0, "objective": "erm", "embedding": "encoder"})
+    s = train_surrogate(toy_dataset, config, progress=False, use_cache=False)
+    assert s.provenance["steps"] == 0 and s.provenance["loss_every_step"] == []
+    # the embedding is that of the freshly initialised network
+    encoder, head = surrogate_module._build(toy_dataset, config, torch.device("cpu"))
+    x = toy_dataset.normalize(toy_dataset.train.images)
+    assert torch.allclose(s.embeddings, surrogate_module._embed(encoder.eval(), head, x, "encoder"), atol=1e-5)
+    assert torch.allclose(s.embeddings.norm(dim=1), torch.ones(len(toy_dataset.train)), atol=1e-5)
 
 
 @pytest.mark.data

@@ -18,7 +18,8 @@ from ddlib.datasets import dataset_info
 from ddlib.experiments import grid
 from ddlib.profiles import get_profile
 from ddlib.tools import sweep
-from ddlib.tools.sweep import ExecutorSettings, SweepCell, cell_artifact, expand_grid, run_sweep, sweep_table
+from ddlib.tools.sweep import (NOTEBOOK_GROUPS, ExecutorSettings, SweepCell, cell_artifact, expand_grid, run_sweep,
+                               sweep_table)
 
 from conftest import require_data
 
@@ -81,7 +82,7 @@ def test_groups_have_the_notebooks_cells(name, tmp_path, monkeypatch):
     # the image-lr candidates and the main table's re-weighted cells wait for its records
     S = K.selection
     pending: list[str] = []
-    everything = expand_grid(P, pending=pending)
+    everything = [c for c in expand_grid(P, pending=pending) if c.group != "ablation"]
     selection = [c for c in everything if c.group == "selection"]
     assert len(selection) == len(K.datasets) * len(K.ipcs) * len(S.sigma2s) * len(S.taus)
     assert {(c.seed, c.evaluation.split, c.evaluation.n_models) for c in selection} == {(P.seeds[0], "valid", S.models)}
@@ -135,6 +136,21 @@ def test_main_cells_of_bffhq_use_its_only_ratio(tmp_path, monkeypatch):
     assert cells and {c.cell.conflict_ratio for c in cells} == {0.005}
 
 
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_ablation_group_has_notebook_03s_cells(name):
+    from ddlib.experiments.surrogate_ablation import ablation_cells
+    P = get_profile(name)
+    A = P.surrogate_ablation
+    cells = expand_grid(P, groups=("ablation",))
+    seeds = A.seeds_for(P.seeds)
+    assert [(c.cell, c.seed) for c in cells] == [(c, s) for c in ablation_cells(P) for s in seeds]
+    assert {c.group for c in cells} == {"ablation"}
+    assert all(c.settings(P).n_models == A.evaluation(P.evaluation).n_models for c in cells)
+    assert len({cell_artifact(P, c).key for c in cells}) == len(cells)  # one record per surrogate variant
+    assert NOTEBOOK_GROUPS["03"] == ("ablation",)
+    assert len(expand_grid(P, seeds=(7, 8), groups=("ablation",))) == 2 * len(ablation_cells(P))
+
+
 def test_datasets_and_methods_restrict_both_groups():
     P = get_profile("smoke")
     cells = expand_grid(P, groups=("analysis", "main"), datasets=("colored_mnist",), methods=("DM",),
@@ -166,7 +182,7 @@ def test_cell_key_follows_the_settings_and_the_seed():
 
 def test_bad_cells_and_groups_are_rejected():
     with pytest.raises(ValueError, match="unknown cell group"):
-        SweepCell("ablation", grid.Cell("colored_mnist", "DM"), 0)
+        SweepCell("bogus", grid.Cell("colored_mnist", "DM"), 0)
     with pytest.raises(TypeError, match="grid.Cell"):
         SweepCell("main", ("colored_mnist", "DM"), 0)
     with pytest.raises(ValueError, match="unknown sweep group"):

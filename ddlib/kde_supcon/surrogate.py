@@ -8,9 +8,11 @@ what the KDE needs:
 * ``augment`` — ``"dsa"`` (the data set's DSA strategy, colour jitter included), ``"geometric"`` (the same
   without the colour family) or ``"none"``. A colour-changing augmentation can make a colour-biased
   embedding colour-blind.
-* ``epochs`` — training length (fractions allowed). A briefly trained surrogate still separates the
-  colours and isolates the conflicting samples; a long-trained one learns the digits and blends
-  them in.
+* ``epochs`` — training length: fractions of an epoch are allowed (``ceil(epochs × samples / batch)``
+  steps) and ``0`` means *no training* — the randomly initialised ConvNet (with its random head for
+  SupCon), the untrained baseline of notebook 03. A briefly trained surrogate still separates the
+  colours and isolates the conflicting samples; a long-trained one may learn the digits and blend
+  them in (notebook 03 tests this).
 * ``embedding`` — which layer: ``"projection"`` (the normalised SupCon head output) or ``"encoder"``
   (the normalised ConvNet features).
 
@@ -70,8 +72,8 @@ class SurrogateConfig:
             raise ValueError(f"unknown surrogate embedding {self.embedding!r}; choose one of {EMBEDDINGS}")
         if self.embedding == "projection" and self.objective != "supcon":
             raise ValueError("only a SupCon surrogate has a projection head; use embedding='encoder' with ERM")
-        if not self.epochs > 0:
-            raise ValueError(f"surrogate epochs must be positive, got {self.epochs}")
+        if not self.epochs >= 0:  # 0: untrained (the initialised network)
+            raise ValueError(f"surrogate epochs must be ≥ 0 (0: untrained), got {self.epochs}")
 
 
 def projection_head(dim: int, out_dim: int) -> nn.Sequential:
@@ -167,7 +169,8 @@ def _train_or_load(dataset: BiasedDataset, config: SurrogateConfig, device: torc
     dsa = DSA(strategy) if strategy else None
     params = list(encoder.parameters()) + (list(head.parameters()) if head is not None else [])
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    steps = max(1, math.ceil(config.epochs * len(subset) / config.batch_size))
+    # a fraction of an epoch is ceil(fraction × samples / batch) steps; 0 epochs: no step (untrained)
+    steps = 0 if config.epochs == 0 else max(1, math.ceil(config.epochs * len(subset) / config.batch_size))
     shuffle_gen = torch_generator(config.seed, "surrogate", "shuffle")
     aug_gen = torch_generator(config.seed, "surrogate", "augment")
 

@@ -77,6 +77,11 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
       "gain vs vanilla": "gain vs vanilla", "vs vanilla": "verdict", "image lr": "image lr", "paper": "paper %"}),
     ("02_runtime_overhead", "Runtime overhead of the method (notebook 02)",
      {"step": "step", "seconds": "seconds", "% of vanilla distillation": "% of vanilla distillation"}),
+    ("03_surrogate_ablation", "Which surrogate makes the KDE weights work? DM + KDE/SupCon per surrogate variant, the "
+                              "profile's default KDE settings (notebook 03)",
+     {"title": "data set", "variant": "surrogate", "family": "varies", "acc": "accuracy %", "± 95 %": "± 95 %",
+      "interval over": "interval over", "aligned": "aligned %", "conflicting": "conflicting %",
+      "weight on conflicting": "weight on conflicting", "ESS": "ESS"}),
     ("04_full_data_validation", "Training-time de-biasing on the full biased data (notebook 04, § 1)",
      {"data set": "data set", "method": "method", "model": "model", "epochs": "epochs", "n_models": "models",
       "acc": "accuracy %", "acc ±95%": "± 95 %", "aligned": "aligned %", "conflicting": "conflicting %",

@@ -16,7 +16,10 @@ lr, unbiased variant) plus its distillation seed and the group it was expanded f
 * ``main`` — notebook 02's main table: :func:`ddlib.experiments.kde_supcon_distillation.main_cells`
   (random real, every method vanilla and + KDE/SupCon, the competitors) for the same data sets and
   IPCs at ``kde_method.conflict_ratio`` (BFFHQ: its only ratio, :func:`main_ratio`), with the KDE
-  choice of the selection.
+  choice of the selection;
+* ``ablation`` — notebook 03's surrogate ablation: :func:`ddlib.experiments.surrogate_ablation.ablation_cells`
+  (DM + KDE/SupCon per surrogate variant of ``surrogate_ablation``, the profile's default KDE settings) at
+  ``surrogate_ablation``'s seeds (default: the profile's) and evaluation models.
 
 **Stages.** The selection is sequential: its image-lr candidates use the (σ², τ) its first stage
 chose, and the main table's re-weighted cells (KDE, and the competitors through DM's image lr) use
@@ -75,13 +78,13 @@ from ddlib.training.evaluation import EvalSettings
 
 CELL_KIND = "sweep/cells"
 CELL_FORMAT = 2  # 2: grid.Cell + seed, rows of GridRunner.run_cell
-GROUPS = ("analysis", "selection", "main")
+GROUPS = ("analysis", "selection", "main", "ablation")
 KDE_CHOICES = ("validation", "default")
 EXECUTORS = ("sequential", "local", "slurm", "auto")
 # The sweep groups whose sets each notebook distils and evaluates (reproduce.sh --dry-run). Approximate:
 # full-data evaluations, notebook 02's validation selection, surrogate diagnostics and data set builds
 # are not cells, and a cell counts as cached only once the sweep (not a notebook) has recorded it.
-NOTEBOOK_GROUPS = {"01": ("analysis",), "02": ("selection", "main")}
+NOTEBOOK_GROUPS = {"01": ("analysis",), "02": ("selection", "main"), "03": ("ablation",)}
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
         raise ValueError(f"unknown sweep group(s) {unknown}; choose from {GROUPS}")
     if kde_choice not in KDE_CHOICES:
         raise ValueError(f"kde_choice must be one of {KDE_CHOICES}, got {kde_choice!r}")
-    seeds = tuple(seeds) if seeds else tuple(profile.seeds)
+    seeds_given = tuple(seeds) if seeds else ()
+    seeds = seeds_given or tuple(profile.seeds)
     pending = pending if pending is not None else []
     cells: list[SweepCell] = []
     if "analysis" in groups:
@@ -229,6 +233,14 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
                                    f"selection's choice")
                 for cell in expanded:
                     cells += [SweepCell("main", cell, seed) for seed in seeds]
+    if "ablation" in groups:
+        from ddlib.experiments.surrogate_ablation import ablation_cells
+        A = profile.surrogate_ablation
+        ablation_seeds = tuple(seeds_given) if seeds_given else A.seeds_for(profile.seeds)
+        evaluation = None if A.eval_models is None else A.evaluation(profile.evaluation)
+        if not methods or A.method in methods:
+            for cell in ablation_cells(profile, datasets):
+                cells += [SweepCell("ablation", cell, seed, evaluation) for seed in ablation_seeds]
     unique: dict[str, SweepCell] = {}
     for sc in cells:
         unique.setdefault(cell_artifact(profile, sc).key, sc)
