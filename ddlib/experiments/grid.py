@@ -22,11 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from ddlib.core.seeding import derive_seed
+from ddlib.core.seeding import derive_seed, torch_generator
 from ddlib.core.stats import difference, summarise, verdict
 from ddlib.datasets import BiasedDataset, load_dataset
 from ddlib.distill.registry import distill, method_config, method_spec
@@ -34,7 +33,6 @@ from ddlib.distill.synthetic import SyntheticSet, conflicting_share, init_from_r
 from ddlib.kde_supcon.kde import KDEConfig, weight_diagnostics
 from ddlib.kde_supcon.surrogate import Surrogate, SurrogateConfig, train_surrogate
 from ddlib.kde_supcon.weights import KDEWeights
-from ddlib.core.seeding import torch_generator
 from ddlib.training.evaluation import EvalSettings, evaluate_synthetic_cached, settings_for
 from ddlib.weighting.base import SampleWeighter
 from ddlib.weighting.baselines import ConflictingOnlyWeights, ErrorSetWeights, GroupBalancedWeights, erm_error_set
@@ -128,6 +126,7 @@ class GridRunner:
         self._datasets: dict[tuple[str, float, bool], BiasedDataset] = {
             (n, float(r), bool(u)): ds for (n, r, u), ds in (datasets or {}).items()}
         self._surrogates: dict[tuple[str, float, SurrogateConfig], Surrogate] = {}
+        self._weighters: dict[Cell, SampleWeighter | None] = {}
 
     # -- pieces ------------------------------------------------------------------------------------
     def dataset(self, name: str, ratio: float, unbiased: bool = False) -> BiasedDataset:
@@ -152,7 +151,12 @@ class GridRunner:
         return cell.kde or self.profile.kde_method.kde
 
     def weighter(self, cell: Cell) -> SampleWeighter | None:
-        """The real-sample weights of ``cell`` (None for vanilla and random real)."""
+        """The real-sample weights of ``cell`` (None for vanilla and random real), built once per run."""
+        if cell not in self._weighters:
+            self._weighters[cell] = self._build_weighter(cell)
+        return self._weighters[cell]
+
+    def _build_weighter(self, cell: Cell) -> SampleWeighter | None:
         ds = self.cell_dataset(cell)
         if cell.weighting == VANILLA:
             return None
@@ -204,6 +208,7 @@ class GridRunner:
         replicates of the whole pipeline)."""
         ds = self.method_dataset(cell)
         syn = self.synthetic(cell, seed)
+        config = self.method_config(cell, seed) if cell.method != RANDOM_REAL else None
         settings = replace(evaluation, seed=derive_seed(evaluation.seed, "replicate", seed))
         result = evaluate_synthetic_cached(ds, syn, settings, self.device, progress=self.progress)
         row: dict[str, Any] = {
@@ -211,10 +216,10 @@ class GridRunner:
             "method": cell.method, "weighting": cell.weighting, "label": cell.label, "variant": cell.variant,
             "bias labels": WEIGHTINGS[cell.weighting], "ipc": cell.ipc, "seed": seed,
             "train data": "unbiased" if cell.unbiased else "biased",
-            "split": settings.split if hasattr(settings, "split") else "test",
+            "split": settings.split,
             **result.row(), "models": [100 * a.overall for a in result.per_model],
             "eval lr": settings_for(syn, settings).train.lr,
-            "image lr": getattr(self.method_config(cell, seed), "lr_img", None) if cell.method != RANDOM_REAL else None,
+            "image lr": getattr(config, "lr_img", None),
             "distill s": syn.provenance.get("distill_seconds"),
             "conflicting share (init)": syn.provenance.get("conflicting_share"),
         }
@@ -222,7 +227,7 @@ class GridRunner:
             kde = self.kde_config(cell)
             row.update({"σ²": kde.sigma2, "τ": kde.tau, "scope": kde.scope})
         if diagnostics and cell.weighted:
-            batch = getattr(self.method_config(cell, seed), "batch_real", 64)
+            batch = getattr(config, "batch_real", 64)
             row.update(generic_weight_diagnostics(self.weighter(cell), ds, batch, self.diagnostic_batches))
         return row
 

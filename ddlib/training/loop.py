@@ -8,6 +8,8 @@ is the evaluation protocol's training of one fresh ConvNet.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -38,24 +40,41 @@ def train_one_epoch(run: ObjectiveRun, dataset: BiasedDataset, images: torch.Ten
         run.step(x, y, batch)
 
 
+@dataclass
+class TrainingStart:
+    """What a training run starts from: the objective's run, the labels as int64, the run's shuffling
+    and augmentation generators and its DSA (None without augmentation)."""
+
+    run: ObjectiveRun
+    labels: torch.Tensor
+    shuffle_gen: torch.Generator
+    aug_gen: torch.Generator
+    dsa: DSA | None
+
+
+def start_training(dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
+                   seed: int, device: torch.device, objective: TrainingObjective | None = None) -> TrainingStart:
+    """The shared start of :func:`train_classifier` and :func:`~ddlib.training.plateau.train_until_plateau`:
+    the objective's run and the generators named after ``seed`` (``"shuffle"``, ``"dsa"``)."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    labels = labels.long()
+    run = (objective or CrossEntropy()).start(TrainingSetup(dataset, config, len(images), seed, device), labels)
+    return TrainingStart(run, labels, torch_generator(seed, "shuffle"), torch_generator(seed, "dsa"),
+                         DSA(dataset.dsa_strategy) if config.dsa else None)
+
+
 def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
                      seed: int, device: torch.device, show_progress: bool = False, desc: str = "train",
                      objective: TrainingObjective | None = None) -> nn.Module:
     """Train fresh network(s) on ``images`` (uint8 or normalised float) and ``labels`` with ``objective``
     (default: plain cross-entropy) and return the network the objective evaluates."""
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    labels = labels.long()
-    setup = TrainingSetup(dataset, config, len(images), seed, device)
-    run = (objective or CrossEntropy()).start(setup, labels)
-    shuffle_gen = torch_generator(seed, "shuffle")
-    aug_gen = torch_generator(seed, "dsa")
-    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+    t = start_training(dataset, images, labels, config, seed, device, objective)
     for _ in progress(range(config.epochs), desc=desc, disable=not show_progress, leave=False):
-        order = torch.randperm(len(images), generator=shuffle_gen)
-        train_one_epoch(run, dataset, images, labels, order, config.batch_size, device, dsa, aug_gen)
-        run.end_epoch()
-    return run.model().eval()
+        order = torch.randperm(len(images), generator=t.shuffle_gen)
+        train_one_epoch(t.run, dataset, images, t.labels, order, config.batch_size, device, t.dsa, t.aug_gen)
+        t.run.end_epoch()
+    return t.run.model().eval()
 
 
 @torch.no_grad()

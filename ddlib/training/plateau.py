@@ -27,12 +27,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ddlib.augment import DSA
 from ddlib.core.progress import progress
-from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset, BiasedSplit
-from ddlib.training.loop import predict, train_one_epoch
-from ddlib.training.objectives import CrossEntropy, TrainConfig, TrainingObjective, TrainingSetup
+from ddlib.training.loop import predict, start_training, train_one_epoch
+from ddlib.training.objectives import TrainConfig, TrainingObjective
 
 
 @dataclass(frozen=True)
@@ -107,16 +105,10 @@ def train_until_plateau(dataset: BiasedDataset, images: torch.Tensor, labels: to
     does, testing on ``valid`` ``rule.evals_per_epoch`` times per epoch, until the validation accuracy
     plateaus (:class:`PlateauRule`). ``config.epochs`` sets the learning-rate schedule (the protocol
     drops it × 0.1 at half of ``config.epochs``); the epoch budget is ``rule.max_epochs``."""
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if valid is None or len(valid) == 0:
         raise ValueError("train_until_plateau needs a non-empty validation split")
-    labels = labels.long()
-    setup = TrainingSetup(dataset, config, len(images), seed, device)
-    run = (objective or CrossEntropy()).start(setup, labels)
-    shuffle_gen = torch_generator(seed, "shuffle")
-    aug_gen = torch_generator(seed, "dsa")
-    dsa = DSA(dataset.dsa_strategy) if config.dsa else None
+    t = start_training(dataset, images, labels, config, seed, device, objective)
+    run, labels, shuffle_gen, aug_gen, dsa = t.run, t.labels, t.shuffle_gen, t.aug_gen, t.dsa
     cuts = _batch_cuts(len(images), config.batch_size, rule.evals_per_epoch)
     curve: list[CurvePoint] = []
     best, best_epoch, best_state, since_best = -1.0, 0.0, None, 0
