@@ -83,7 +83,16 @@ class SelectionConfig:
     sigma2s: tuple[float, ...] = (0.1, 1.0)
     taus: tuple[float, ...] = (0.1, 0.01)
     lr_imgs: tuple[float, ...] = (1.0, 10.0)
+    # the re-weighted DC/DSA/MTT runs' image lr, as factors of the method's reference image lr (MTT: its
+    # IPC schedule's initial one), chosen at the σ², τ chosen for DM: images initialised from mostly
+    # bias-aligned real ones have to move far, and the reference's lr barely moves them at short budgets
+    method_lr_factors: tuple[tuple[str, tuple[float, ...]], ...] = (("DC", (1.0, 100.0)), ("DSA", (1.0, 100.0)),
+                                                                    ("MTT", (1.0, 100.0)))
     models: int = 1
+
+    def lr_factors(self, method: str) -> tuple[float, ...]:
+        """The image-lr factors tried for ``method`` (DC/DSA/MTT; (1.0,): the reference's lr only)."""
+        return dict(self.method_lr_factors).get(method, (1.0,))
 
 
 @dataclass(frozen=True)
@@ -383,7 +392,9 @@ _KDE_METHODS = {
         surrogate=_PAPER_SURROGATE,
         dm=replace(PROFILES["paper"].dm, lr_img=10.0),
         ipcs=(1, 10, 50), methods=("DM", "DC", "DSA", "MTT"), competitor_methods=("DM", "DSA", "MTT"),
-        selection=SelectionConfig(sigma2s=(0.01, 0.1, 1.0), taus=(1.0, 0.1, 0.01), lr_imgs=(1.0, 10.0), models=3),
+        selection=SelectionConfig(sigma2s=(0.01, 0.1, 1.0), taus=(1.0, 0.1, 0.01), lr_imgs=(1.0, 10.0), models=3,
+                                  method_lr_factors=(("DC", (1.0, 10.0, 100.0)), ("DSA", (1.0, 10.0, 100.0)),
+                                                     ("MTT", (1.0, 10.0, 100.0)))),
         error_set=EvalSettings(TrainConfig(epochs=2, batch_size=256, dsa=False, model=_PAPER_MODEL), n_models=1)),
 }
 PROFILES = {name: replace(p, kde_method=_KDE_METHODS.get(name, p.kde_method)) for name, p in PROFILES.items()}
@@ -394,21 +405,16 @@ _DEBIASING = {
         validation_models=1, validation_max_samples=1000, datasets=("colored_mnist",), ipcs=(1,), grid_size=1,
         bias_classifier=TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL),
         bias_classifier_samples=500),
-    # quick: the issue's two target cells only (full data: Colored MNIST 1 %; synthetic: Colored MNIST 5 %,
-    # IPC 10); the other data sets run in paper. Budget ≤ 10 min on 2 cores from an empty cache. Measured
-    # (one network = the quick ConvNet, 150 epochs on 100 images, ≈ 7.9 s with its predictions; relative
-    # cost LfF 2.4, DFA 2.4, SelecMix 2.5, JTT 1.1; DM 150 iterations ≈ 18 s): 3 seeds × 2 sets of DM
-    # = 108 s; selection ERM 1 + LfF 2 × 2.4 + JTT 2 × 1.1 = 7.8 networks; test 3 seeds × (DM: ERM, LfF,
-    # JTT; DM + KDE: ERM, best ≤ LfF) = 3 × 7.8 = 23.3 networks; 31 × 7.9 s ≈ 246 s; full data on half
-    # the images ≈ 70 s and data, surrogate, bias classifier ≈ 115 s: ≈ 540 s. DFA and SelecMix (2.4–2.5
-    # networks each per seed) and 3 networks per seed do not fit: they run on the full data here, on the
-    # synthetic sets in paper.
+    # quick: the two target cells only (full data: Colored MNIST 1 %; synthetic: Colored MNIST 5 %, IPC 10);
+    # the other data sets run in paper. On the synthetic sets: ERM, LfF and JTT on the DM set, ERM and
+    # JTT on the DM + KDE set, 3 seeds × 3 networks each (the profile's evaluation); DFA and SelecMix
+    # (≈ 2.5 networks' cost each) run on the full data here and on the synthetic sets in paper.
     "quick": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.01),),
         validation_train=TrainConfig(epochs=10, batch_size=256, dsa=False), validation_models=2,
         validation_max_samples=30_000,
         datasets=("colored_mnist",), ipcs=(10,), grid_size=2,
-        synthetic_methods=("ERM", "LfF", "JTT"), eval_models=1,
+        synthetic_methods=("ERM", "LfF", "JTT"),
         bias_classifier=TrainConfig(epochs=2, batch_size=128, dsa=False, model=_QUICK_MODEL)),
     "paper": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.01), ("colored_mnist", 0.05), ("bg_fmnist", 0.01),
@@ -417,18 +423,17 @@ _DEBIASING = {
         bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False, model=_PAPER_MODEL)),
 }
 PROFILES = {name: replace(p, debiasing=_DEBIASING.get(name, p.debiasing)) for name, p in PROFILES.items()}
-# Notebook 03 per profile. quick: one seed × 3 evaluation models (intervals over the 3 models of that
-# seed, labelled as such), Colored MNIST: default, ERM encoder, untrained, 0.25 and 3 epochs.
-# Embedding and width variants run in paper (and smoke, to exercise them).
+# Notebook 03 per profile. quick: Colored MNIST, the profile's 3 seeds × 3 evaluation networks:
+# default, ERM encoder, untrained, 0.25 and 3 epochs (each surrogate is trained once and shared by the
+# seeds). Embedding and width variants run in paper (and smoke, to exercise them).
 _ABLATION = {
     "smoke": SurrogateAblationConfig(datasets=("colored_mnist",), ipc=1,
                                      variants=_variants((0.5, 2.0), widths=(4,)), seeds=(0,)),
-    # quick: Colored MNIST only, the objective and training-length variants (≈ 5 min on 2 cores: the whole
-    # quick job has to stay within an hour); BG FMNIST, colour-free views, embedding and width in paper
+    # quick: Colored MNIST only, the objective and training-length variants at 3 seeds (the whole quick
+    # job has to stay within an hour); BG FMNIST, colour-free views, embedding and width in paper
     "quick": SurrogateAblationConfig(datasets=("colored_mnist",), ipc=10,
                                      variants=tuple(v for v in _variants((0.25, 3.0), embedding=False)
-                                                    if v.label != "SupCon, no colour aug."),
-                                     seeds=(0,)),
+                                                    if v.label != "SupCon, no colour aug.")),
     "paper": SurrogateAblationConfig(datasets=("colored_mnist", "bg_fmnist", "corrupted_cifar10"), ipc=10,
                                      variants=_variants((0.25, 3.0, 10.0), widths=(32, 128))),
 }

@@ -272,3 +272,28 @@ def test_debiasing_profiles_name_seeds_methods_and_networks():
         assert set(d.methods_on_synthetic) <= set(METHODS) and "ERM" in d.methods_on_synthetic
         assert d.evaluation(p.evaluation).n_models == (d.eval_models or p.evaluation.n_models)
     assert get_profile("quick", overrides={"seeds": [0, 1]}).seeds == (0, 1)
+
+
+def test_erm_on_the_convnet_is_the_evaluation_protocol_and_shares_its_networks():
+    """ERM (ConvNet, the protocol's SGD) trains the very networks of the evaluation protocol, so notebook 04
+    runs it as the protocol (objective None) with the grid runner's per-replicate seeds; other methods keep
+    their objective."""
+    import dataclasses
+
+    from ddlib.core.seeding import derive_seed
+    from ddlib.experiments.training_time_debiasing import replicate_settings
+    from ddlib.training.evaluation import EvalSettings
+    from ddlib.training.loop import train_classifier
+    ds = make_toy_dataset(n_per_class=12, num_classes=3, size=16)
+    images, labels = torch.from_numpy(ds.train.images), torch.from_numpy(ds.train.targets)
+    config = TrainConfig(epochs=2, batch_size=8, model=ConvNetConfig(depth=2, width=8))
+    erm = train_classifier(ds, images, labels, config, 3, torch.device("cpu"), objective=ERM())
+    protocol = train_classifier(ds, images, labels, config, 3, torch.device("cpu"))
+    for a, b in zip(erm.parameters(), protocol.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    settings = EvalSettings(config, n_models=2)
+    shared = replicate_settings(settings, ERM(), 1)
+    assert shared == dataclasses.replace(settings, objective=None, seed=derive_seed(settings.seed, "replicate", 1))
+    assert replicate_settings(settings, ERM("convnet", 1e-3), 1).objective == ERM("convnet", 1e-3)
+    assert replicate_settings(settings, LfF(), 2).objective == LfF()
+    assert replicate_settings(settings, LfF(), 2).seed != replicate_settings(settings, LfF(), 1).seed

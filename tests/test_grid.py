@@ -105,3 +105,21 @@ def test_select_best_takes_the_highest_mean_and_the_first_on_ties():
     assert select_best(rows, ["σ²", "τ"]) == {"σ²": 0.1, "τ": 0.1}
     assert select_best(rows, ["τ"]) == {"τ": 0.1}
     assert math.isclose(select_best(rows.assign(acc=[1.0, 2.0, 3.0, 4.0]), ["σ²", "τ"])["τ"], 0.01)
+
+
+def test_a_reweighted_cells_image_lr_reaches_every_method_and_vanilla_keeps_the_reference(runner):
+    from ddlib.distill.registry import method_config
+    from ddlib.experiments.grid import image_lr, with_image_lr
+    P = runner.profile
+    for method in ("DM", "DSA", "MTT"):
+        weighted = runner.method_config(Cell("toy", method, KDE, ipc=1, lr_img=123.0), 0)
+        assert image_lr(weighted, 1) == 123.0
+        vanilla = runner.method_config(Cell("toy", method, VANILLA, ipc=1, lr_img=123.0), 0)
+        reference = P.kde_method.dm_for(weighted=False) if method == "DM" else method_config(method, P)
+        assert image_lr(vanilla, 1) == image_lr(reference, 1) != 123.0
+    # MTT: only the schedule the IPC uses changes
+    mtt = method_config("MTT", P)
+    changed = with_image_lr(mtt, 10, 7.0)
+    assert changed.schedule_for(10).lr_img == 7.0
+    assert [s.lr_img for s in changed.schedules if s.ipc != mtt.schedule_for(10).ipc] == \
+        [s.lr_img for s in mtt.schedules if s.ipc != mtt.schedule_for(10).ipc]

@@ -15,7 +15,9 @@ import pytest
 
 from ddlib.core.cache import cache_root, sha256_file
 from ddlib.datasets import dataset_info
+from ddlib.distill.registry import method_config
 from ddlib.experiments import grid
+from ddlib.experiments.grid import image_lr
 from ddlib.profiles import get_profile
 from ddlib.tools import sweep
 from ddlib.tools.sweep import (NOTEBOOK_GROUPS, ExecutorSettings, SweepCell, cell_artifact, expand_grid, run_sweep,
@@ -109,24 +111,41 @@ def test_selection_stages_expand_from_the_records(tmp_path, monkeypatch):
     for sc, acc in zip(first, (40.0, 60.0)):  # σ² = 1 wins on validation
         _fake_record(P, sc, acc)
     second = expand_grid(P, groups=("selection",))[len(first):]
-    assert [(c.cell.kde.sigma2, c.cell.lr_img) for c in second] == [(1.0, 1.0), (1.0, 10.0)]
+    # every method's image-lr candidates at once (they depend on σ², τ only): DM's list, then DSA's and
+    # MTT's factors × their reference lr
+    expected = [("DM", lr) for lr in (1.0, 10.0)] + [
+        (m, float(f"{image_lr(method_config(m, P), 1) * f:.10g}")) for m in ("DSA", "MTT")
+        for f in K.selection.lr_factors(m)]
+    assert [(c.cell.method, c.cell.lr_img) for c in second] == expected
+    assert all(c.cell.kde.sigma2 == 1.0 for c in second)
     pending: list[str] = []
     main = expand_grid(P, groups=("main",), pending=pending)
     assert pending and all(c.cell.kde is None and c.cell.lr_img is None for c in main)
-    for sc, acc in zip(second, (50.0, 70.0)):  # lr 10 wins
-        _fake_record(P, sc, acc)
+    # DM: lr 10 wins; DSA: the 100× lr; MTT: the reference's
+    wins = {"DM": 10.0, "DSA": 10.0, "MTT": image_lr(method_config("MTT", P), 1)}  # DSA: 100 × 0.1
+    for sc in second:
+        _fake_record(P, sc, 70.0 if sc.cell.lr_img == wins[sc.cell.method] else 50.0)
     pending = []
     main = expand_grid(P, groups=("main",), pending=pending)
     assert not pending
     kde = [c.cell for c in main if c.cell.weighting == grid.KDE]
     assert {(c.kde.sigma2, c.kde.tau) for c in kde} == {(1.0, 0.1)}
     assert {c.cell.lr_img for c in main if c.cell.method == "DM" and c.cell.weighted} == {10.0}
+    lr_of = {c.method: c.lr_img for c in kde}
+    assert lr_of == wins
+    # the vanilla rows keep the reference's lr whatever the selection chose
+    runner = grid.GridRunner(P, "cpu", progress=False)
+    for c in main:
+        if c.cell.method in ("DSA", "MTT") and not c.cell.weighted:
+            assert image_lr(runner.method_config(c.cell, 0), 1) == image_lr(method_config(c.cell.method, P), 1)
     # the notebook's own selection, asked through the records, makes the same choice
     from ddlib.experiments.kde_supcon_distillation import select_kde_settings
     choice, rows = select_kde_settings(sweep._RecordRunner(P), "colored_mnist", K.conflict_ratio, 1, P.seeds[0],
                                        P.evaluation)
     assert (choice.kde.sigma2, choice.kde.tau, choice.lr_img) == (1.0, 0.1, 10.0)
-    assert rows["chosen"].sum() == 1
+    assert {m: choice.lr_for(m) for m in wins} == wins
+    # one chosen row per stage: σ² × τ, then DM's, DSA's and MTT's image lr
+    assert rows.groupby(["method", "stage"])["chosen"].sum().tolist() == [1, 1, 1, 1]
 
 
 def test_main_cells_of_bffhq_use_its_only_ratio(tmp_path, monkeypatch):

@@ -53,7 +53,8 @@ class Cell:
     """One distilled set up to its seed. ``method`` is a distillation method ("DM", "DC", "DSA",
     "MTT") or "random real" (IPC real images per class: the small-set baseline). ``kde`` and
     ``surrogate`` override the profile's for KDE cells; ``lr_img`` the re-weighted run's image lr
-    (DM); ``variant`` is a free label for ablations."""
+    (DM, DC/DSA, and MTT's initial image lr at the cell's IPC; vanilla runs keep the reference's);
+    ``variant`` is a free label for ablations."""
 
     dataset: str
     method: str
@@ -83,6 +84,22 @@ class Cell:
         """How tables name the row: "DM", "DM + KDE/SupCon", "DM + group-balanced", "random real"."""
         name = self.method if not self.weighted else f"{self.method} + {self.weighting}"
         return f"{name} ({self.variant})" if self.variant else name
+
+
+def image_lr(config: Any, ipc: int) -> float:
+    """The image learning rate a method's config distils with at ``ipc`` (MTT: its schedule's initial one)."""
+    if hasattr(config, "schedule_for"):
+        return float(config.schedule_for(ipc).lr_img)
+    return float(config.lr_img)
+
+
+def with_image_lr(config: Any, ipc: int, lr_img: float) -> Any:
+    """``config`` distilling at image lr ``lr_img`` (MTT: the schedule used at ``ipc`` changed)."""
+    if hasattr(config, "schedule_for"):
+        used = config.schedule_for(ipc)
+        return replace(config, schedules=tuple(replace(s, lr_img=lr_img) if s == used else s
+                                               for s in config.schedules))
+    return replace(config, lr_img=lr_img)
 
 
 def random_real_set(dataset: BiasedDataset, ipc: int, seed: int) -> SyntheticSet:
@@ -176,13 +193,14 @@ class GridRunner:
 
     def method_config(self, cell: Cell, seed: int) -> Any:
         """The method's config at ``seed``: vanilla DM at the reference's image lr, re-weighted DM at
-        the method's (or the cell's ``lr_img``); DC/DSA/MTT as the profile says."""
+        the method's; DC/DSA/MTT as the profile says. A re-weighted cell's ``lr_img`` replaces the
+        image lr (MTT: the initial image lr of the cell's IPC schedule)."""
         if cell.method == "DM":
             config = self.profile.kde_method.dm_for(weighted=cell.weighted)
-            if cell.weighted and cell.lr_img is not None:
-                config = replace(config, lr_img=cell.lr_img)
         else:
             config = method_config(cell.method, self.profile)
+        if cell.weighted and cell.lr_img is not None:
+            config = with_image_lr(config, cell.ipc, cell.lr_img)
         return replace(config, seed=seed)
 
     def method_dataset(self, cell: Cell) -> BiasedDataset:
@@ -219,7 +237,7 @@ class GridRunner:
             "split": settings.split,
             **result.row(), "models": [100 * a.overall for a in result.per_model],
             "eval lr": settings_for(syn, settings).train.lr,
-            "image lr": getattr(config, "lr_img", None),
+            "image lr": None if config is None else image_lr(config, cell.ipc),
             "distill s": syn.provenance.get("distill_seconds"),
             "conflicting share (init)": syn.provenance.get("conflicting_share"),
         }

@@ -1,7 +1,7 @@
 """The experiments of notebook 02 (KDE + SupCon re-weighting), kept out of the notebook.
 
 * :func:`select_kde_settings` — per data set, σ² × τ of DM + KDE and then the re-weighted image
-  learning rate, chosen on the *validation* split (first seed only);
+  learning rate of each method (DM, DSA, MTT), chosen on the *validation* split (first seed only);
 * :func:`main_cells` / :func:`main_table` — the main table: every data set × method × {vanilla,
   KDE/SupCon} plus the competitors (group-balanced, error-set and conflicting-only weights) and
   IPC random real images, run at every seed through :class:`~ddlib.experiments.grid.GridRunner`
@@ -24,9 +24,10 @@ import torch
 
 from ddlib.core.plots import show_grid
 from ddlib.datasets import BiasedDataset
+from ddlib.distill.registry import method_config
 from ddlib.distill.synthetic import SyntheticSet
 from ddlib.experiments.grid import (KDE, RANDOM_REAL, VANILLA, WEIGHTINGS, Cell, GridRunner, compare_cells,
-                                    select_best, summarise_cells)
+                                    image_lr, select_best, summarise_cells)
 from ddlib.kde_supcon.kde import KDEConfig
 from ddlib.kde_supcon.surrogate import Surrogate, training_subset
 from ddlib.kde_supcon.weights import KDEWeights
@@ -36,37 +37,68 @@ from ddlib.training.evaluation import EvalSettings
 
 @dataclass(frozen=True)
 class KDEChoice:
-    """What the validation split chose for one data set."""
+    """What the validation split chose for one data set: σ² and τ, re-weighted DM's image lr, and the
+    re-weighted image lr of the other methods (``(method, lr)`` pairs; a method not listed keeps its
+    reference lr)."""
 
     dataset: str
     kde: KDEConfig
     lr_img: float
+    method_lr_imgs: tuple[tuple[str, float], ...] = ()
+
+    def lr_for(self, method: str) -> float | None:
+        """The re-weighted ``method`` run's image lr (None: the method's reference lr)."""
+        return self.lr_img if method == "DM" else dict(self.method_lr_imgs).get(method)
 
 
 def select_kde_settings(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int, seed: int,
                         evaluation: EvalSettings) -> tuple[KDEChoice, pd.DataFrame]:
-    """σ² × τ of DM + KDE (at the profile's re-weighted image lr), then the image lr at the chosen
-    (σ², τ), each candidate distilled at ``seed`` and judged on the **validation** split by
-    ``selection.models`` models. Returns the choice and every candidate's row (stage, σ², τ, lr)."""
+    """σ² × τ of DM + KDE (at the profile's re-weighted image lr), then DM's image lr at the chosen
+    (σ², τ), then the image lr of every other re-weighted method run on ``dataset`` (the selection's
+    factors × the method's reference lr) at the same (σ², τ). Each candidate is distilled at ``seed``
+    and judged on the **validation** split by ``selection.models`` models. Returns the choice and
+    every candidate's row (method, stage, σ², τ, image lr, chosen)."""
     K = runner.profile.kde_method
     sel = K.selection
     val = replace(evaluation, n_models=sel.models, split="valid")
     grid = [Cell(dataset, "DM", KDE, ipc, conflict_ratio, kde=replace(K.kde, sigma2=s2, tau=t))
             for s2 in sel.sigma2s for t in sel.taus]
-    first = runner.run(grid, (seed,), val).assign(stage="σ² × τ")
+    first = runner.run(grid, (seed,), val).assign(method="DM", stage="σ² × τ")
     best = select_best(first, ["σ²", "τ"])
     kde = replace(K.kde, sigma2=float(best["σ²"]), tau=float(best["τ"]))
-    lrs = [Cell(dataset, "DM", KDE, ipc, conflict_ratio, kde=kde, lr_img=lr) for lr in sel.lr_imgs]
-    second = runner.run(lrs, (seed,), val).assign(stage="image lr")
-    lr = float(select_best(second, ["image lr"])["image lr"])
+    first["chosen"] = [(r["σ²"], r["τ"]) == (kde.sigma2, kde.tau) for _, r in first.iterrows()]
+    # every method's image-lr candidates in one call: they depend on (σ², τ) only, so a sweep runs
+    # them in one pass
+    cells = []
+    for method in methods_on(runner, dataset):
+        if method == "DM":
+            lrs = list(sel.lr_imgs)
+        else:
+            reference = image_lr(method_config(method, runner.profile), ipc)
+            lrs = [float(f"{reference * f:.10g}") for f in sel.lr_factors(method)]  # 0.1 × 100 → 10.0
+        cells += [Cell(dataset, method, KDE, ipc, conflict_ratio, kde=kde, lr_img=lr) for lr in lrs]
+    second = runner.run(cells, (seed,), val).assign(method=[c.method for c in cells], stage="image lr")
+    chosen_lr = {}
+    for method, stage in second.groupby("method", sort=False):
+        chosen_lr[method] = float(select_best(stage, ["image lr"])["image lr"])
+    second["chosen"] = [r["image lr"] == chosen_lr[r["method"]] for _, r in second.iterrows()]
     rows = pd.concat([first, second], ignore_index=True)
-    rows["chosen"] = [(r["σ²"], r["τ"], r["image lr"]) == (kde.sigma2, kde.tau, lr) for _, r in rows.iterrows()]
-    return KDEChoice(dataset, kde, lr), rows
+    rows["chosen"] = rows["chosen"].astype(bool)
+    lr = chosen_lr.get("DM", K.dm.lr_img)
+    others = tuple((m, v) for m, v in chosen_lr.items() if m != "DM")
+    return KDEChoice(dataset, kde, lr, others), rows
+
+
+def methods_on(runner: GridRunner, dataset: str) -> list[str]:
+    """The methods of the main table on ``dataset``: DM everywhere, the others where the profile runs them."""
+    K = runner.profile.kde_method
+    return [m for m in K.methods if m == "DM" or K.other_methods_datasets is None
+            or dataset in K.other_methods_datasets]
 
 
 def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The candidates of every data set with their validation accuracy and weight diagnostics."""
-    cols = ["title", "stage", "σ²", "τ", "image lr", "acc", "aligned", "conflicting", "weight on conflicting", "ESS",
+    cols = ["title", "method", "stage", "σ²", "τ", "image lr", "acc", "aligned", "conflicting", "weight on conflicting", "ESS",
             "chosen"]
     return rows[[c for c in cols if c in rows]].rename(columns={"acc": "valid acc", "aligned": "valid aligned",
                                                                 "conflicting": "valid conflicting"})
@@ -82,9 +114,8 @@ def main_cells(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int
     """Random real, every method vanilla and + KDE (the chosen σ², τ; DM at the chosen image lr),
     and the competitors with the competitor methods (re-weighted DM at the same image lr)."""
     K = runner.profile.kde_method
-    methods = [m for m in K.methods if m == "DM" or K.other_methods_datasets is None
-               or dataset in K.other_methods_datasets]
-    lr = lambda m: choice.lr_img if m == "DM" else None  # noqa: E731
+    methods = methods_on(runner, dataset)
+    lr = choice.lr_for
     cells = [Cell(dataset, RANDOM_REAL, ipc=ipc, conflict_ratio=conflict_ratio)]
     for m in methods:
         cells += [Cell(dataset, m, VANILLA, ipc, conflict_ratio),

@@ -17,15 +17,13 @@ accuracy of the distilled set.
   the computed verdict on the hypothesis that a surrogate trained too long stops isolating the
   conflicting samples.
 
-Budget of the ``quick`` profile (2 cores; a DM cell at IPC 10 ≈ 20 s to distil, 3 evaluation
-networks ≈ 20 s, a 1-epoch SupCon surrogate on 20,000 images ≈ 30 s; 9 cells, one seed × 3 networks):
-Colored MNIST 6 variants — surrogates ≈ 30 (default) + 15 (ERM, one view) + 5 (untrained: one
-embedding pass) + 30 (geometric) + 8 (0.25 ep.) + 90 (3 ep.) s, cells 6 × 40 s — ≈ 420 s; BG
-Fashion-MNIST 0.25 / 1 / 3 epochs — surrogates ≈ 8 + 30 + 90 s, cells 3 × 40 s — ≈ 250 s; data
-sets, diagnostics, figures ≈ 30 s: ≈ 11.5 min from an empty cache. After notebook 02 in the same
-cache (``reproduce.sh`` order) the default surrogates are loaded (−60 s), and the default cells too
-where notebook 02's validation chose the profile's default σ², τ and image lr (−80 s): ≈ 9-10.5 min.
-The levers: ``surrogate_ablation.datasets=["colored_mnist"]`` (≈ 7 min) or fewer lengths.
+Budget of the ``quick`` profile (2 cores; a DM cell at IPC 10 ≈ 15 s to distil, 3 evaluation
+networks ≈ 20 s; surrogates ≈ 30 s for the 1-epoch SupCon on 20,000 images, 8 s at 0.25 epochs, 90 s
+at 3 epochs, 15 s for the ERM encoder, plus ≈ 20 s to embed the training set for each). Colored MNIST,
+5 variants × 3 seeds; every surrogate is trained once and shared by the seeds, and the default
+variant's cells come from notebook 02 through the cache: ≈ 4 × (surrogate + 3 × 35 s) ≈ 10 min from
+notebook 02's cache. BG Fashion-MNIST, the colour-free views, the encoder embedding and the widths
+run in ``paper``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from ddlib.core.cache import config_key
+from ddlib.core.seeding import derive_seed
 from ddlib.core.stats import difference, summarise, verdict
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.training.debiasing import DFA, ERM, JTT, LfF, SelecMix
@@ -262,6 +263,17 @@ def distil_sets(dataset: BiasedDataset, ipc: int, dm_config: Any, weighter: Any,
     return sets
 
 
+def replicate_settings(settings: EvalSettings, objective: Any, seed: int) -> EvalSettings:
+    """How ``objective`` trains its networks on the set of distillation seed ``seed``: the evaluation
+    networks' seeds derived from the replicate's seed, as the grid runner of notebooks 01-03 derives
+    them. ERM on the ConvNet with the protocol's SGD *is* the evaluation protocol's cross-entropy
+    training, so it runs as the protocol (``objective=None``) and shares its cached networks: ERM on
+    a DM set is the very result notebooks 01 and 02 report for that set."""
+    protocol = objective is None or objective == ERM("convnet", None)
+    return dataclasses.replace(settings, objective=None if protocol else objective,
+                               seed=derive_seed(settings.seed, "replicate", seed))
+
+
 def compare_on_synthetic(dataset: BiasedDataset, ipc: int, dm_config: Any, weighter: Any, methods: tuple[str, ...],
                          settings: EvalSettings, grid_size: int, selection_models: int, device: torch.device,
                          conflict_ratio: float, seeds: Sequence[int] = (0,),
@@ -305,8 +317,8 @@ def compare_on_synthetic(dataset: BiasedDataset, ipc: int, dm_config: Any, weigh
     for set_name, method, objective in runs:
         per = {"acc": [], "aligned": [], "conflicting": []}
         for s in seeds:
-            result = evaluate_synthetic_cached(dataset, sets[s][set_name],
-                                               dataclasses.replace(settings, objective=objective), device, progress)
+            result = evaluate_synthetic_cached(dataset, sets[s][set_name], replicate_settings(settings, objective, s),
+                                               device, progress)
             m = result.mean
             for name, key in _FIELDS:
                 per[key].append(100 * getattr(m, name))

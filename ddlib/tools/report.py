@@ -67,8 +67,9 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
       "vs random real low": "low", "vs random real high": "high", "vs random real": "vs random real",
       "Δ gap vs full data": "Δ vs full data", "vs full data low": "low ", "vs full data high": "high ",
       "vs full data": "vs full data"}),
-    ("02_selection", "σ², τ and the image learning rate of DM + KDE, chosen on the validation split (notebook 02)",
-     {"title": "data set", "stage": "stage", "σ²": "σ²", "τ": "τ", "image lr": "image lr", "valid acc": "valid acc %",
+    ("02_selection", "σ², τ (DM + KDE) and each re-weighted method's image learning rate, chosen on the validation "
+                     "split (notebook 02)",
+     {"title": "data set", "method": "method", "stage": "stage", "σ²": "σ²", "τ": "τ", "image lr": "image lr", "valid acc": "valid acc %",
       "weight on conflicting": "weight on conflicting", "chosen": "chosen"}),
     ("02_main_results", "KDE + SupCon re-weighting against vanilla distillation and the competitors — main results "
                         "(notebook 02)",
