@@ -78,3 +78,20 @@ def test_every_headline_table_has_three_seeds_and_three_models_per_seed():
     assert set(ablation["interval over"]) == {"seeds"}
     debiasing = _table("04_synthetic_debiasing")
     assert (debiasing["seeds"] >= 3).all() and (debiasing["n_models"] >= 3).all()
+
+
+@pytest.mark.parametrize("method", ["DSA", "MTT"])
+def test_kde_reweighting_helps_dsa_and_mtt_on_colored_mnist_beyond_their_intervals(method):
+    """At the re-weighted image lr chosen on validation, the weights move DSA's and MTT's sets too."""
+    main = _table("02_main_results")
+    kde = _row(main, dataset="colored_mnist", method=method, weighting="KDE/SupCon")
+    vanilla = _row(main, dataset="colored_mnist", method=method, weighting="vanilla")
+    assert kde["vs vanilla"] == "better" and kde["gain low"] > 0, kde
+    assert kde["image lr"] > vanilla["image lr"]  # chosen on validation; vanilla keeps the reference's
+
+
+def test_a_surrogate_trained_without_supcon_or_not_at_all_makes_the_weights_fail():
+    """Notebook 03: the SupCon surrogate beats the ERM encoder and the untrained ConvNet beyond the intervals."""
+    table = _table("03_surrogate_ablation")
+    acc = {r["variant"]: (r["acc low"], r["acc high"]) for _, r in table.iterrows()}
+    assert acc["SupCon (default)"][0] > max(acc["ERM encoder"][1], acc["untrained ConvNet"][1]), acc
