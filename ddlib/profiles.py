@@ -267,6 +267,13 @@ class Profile:
     # Which surrogate makes the KDE weights work (notebook 03).
     surrogate_ablation: SurrogateAblationConfig = SurrogateAblationConfig()
 
+    @property
+    def summary(self) -> str:
+        """What the profile is for and its main budgets, computed from its fields (never typed)."""
+        m, e = self.model, self.evaluation
+        return (f"{self.description}: ConvNet-{m.depth} width {m.width}, {self.dm.iterations:,} DM iterations, "
+                f"{len(self.seeds)} seed(s) × {e.n_models} model(s) × {e.train.epochs:,} evaluation epochs")
+
 
 _PAPER_MODEL = ConvNetConfig(depth=3, width=128, norm="instancenorm", pooling="avgpooling")
 _QUICK_MODEL = ConvNetConfig(depth=3, width=32, norm="instancenorm", pooling="avgpooling")
@@ -285,7 +292,7 @@ def _schedules(syn_steps: int, expert_epochs: int, max_start: tuple[int, int, in
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
-        description="CI: tiny networks, a handful of iterations; checks that everything runs, not results",
+        description="CI: tiny networks; checks that everything runs, not results",
         model=_SMOKE_MODEL,
         dm=DMConfig(iterations=5, lr_img=1.0, batch_real=16, model=_SMOKE_MODEL, checkpoint_every=0),
         evaluation=EvalSettings(TrainConfig(epochs=4, batch_size=256, model=_SMOKE_MODEL), n_models=1),
@@ -305,7 +312,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         name="quick",
-        description="laptop CPU: ConvNet-3 width 32, 100 DM iterations, 3 seeds × 3 models × 100 evaluation epochs",
+        description="the main job on a laptop CPU",
         model=_QUICK_MODEL,
         dm=DMConfig(iterations=100, lr_img=1.0, batch_real=64, model=_QUICK_MODEL, checkpoint_every=50),
         evaluation=EvalSettings(TrainConfig(epochs=80, batch_size=256, model=_QUICK_MODEL), n_models=3),
@@ -338,7 +345,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper",
-        description="the paper's settings (GPU): ConvNet-3 width 128, 20,000 DM iterations, 1,000 evaluation epochs",
+        description="the paper's settings (GPU)",
         model=_PAPER_MODEL,
         dm=DMConfig(iterations=20_000, lr_img=1.0, batch_real=256, model=_PAPER_MODEL, checkpoint_every=500),
         evaluation=EvalSettings(TrainConfig(epochs=1000, batch_size=256, model=_PAPER_MODEL), n_models=5),
