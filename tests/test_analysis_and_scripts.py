@@ -90,3 +90,22 @@ def test_synthetic_debiasing_reading_names_the_best_method_and_compares_interval
     assert "JTT, reaches 27.0 %" in text and "ERM's 25.0 %" in text and "80.0 % (beyond both" in text
     wide = df.assign(**{"acc ±95%": 40.0})
     assert "(not beyond both" in synthetic_debiasing_reading(wide)
+
+
+def test_surrogate_ablation_reading_is_notebook_03s_own_from_its_saved_tables(tmp_path):
+    import pandas as pd
+    from ddlib.tools.report import surrogate_ablation_reading
+    runs = pd.DataFrame([{"title": "CM", "variant": v, "acc": a, "seed": s}
+                         for v, accs in (("SupCon (default)", (70.0, 71.0, 72.0)), ("SupCon 3 ep.", (60.0, 61.0, 59.0)))
+                         for s, a in enumerate(accs)])
+    table = pd.DataFrame([{"title": "CM", "variant": "SupCon (default)", "family": "default", "surrogate epochs": 1.0,
+                           "acc": 71.0, "weight on conflicting": 0.8},
+                          {"title": "CM", "variant": "SupCon 3 ep.", "family": "training length", "surrogate epochs": 3.0,
+                           "acc": 60.0, "weight on conflicting": 0.7}])
+    runs.to_csv(tmp_path / "03_runs.csv", index=False)
+    pd.DataFrame([{"data set": "CM", "variants": 2, "Spearman ρ": 1.0}]).to_csv(tmp_path / "03_rank_correlation.csv",
+                                                                                index=False)
+    text = surrogate_ablation_reading(table, tmp_path)
+    assert "Spearman ρ = 1.00 over 2 variants" in text
+    assert "3 epochs 60.0 %" in text and "**confirmed**" in text
+    assert surrogate_ablation_reading(table, tmp_path / "missing") == ""

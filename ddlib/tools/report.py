@@ -148,7 +148,8 @@ def results_markdown(profile: str) -> str:
         cols = {k: v for k, v in cols.items() if k in df.columns}
         if "{title}" in title:
             title = title.format(title=df["title"].iloc[0] if "title" in df else stem)
-        reading = READINGS[stem](df) if stem in READINGS else ""
+        reading = "" if stem not in READINGS else \
+            READINGS[stem](df, folder) if stem in NEEDS_FOLDER else READINGS[stem](df)
         parts.append(f"#### {title}\n\n{markdown_table(df, cols)}\n\n{reading}{_provenance_line(csv)}")
     return "\n\n".join(parts)
 
@@ -209,8 +210,27 @@ def main_results_reading(df: pd.DataFrame) -> str:
     return "".join(f"{line}\n\n" for line in lines)
 
 
+def surrogate_ablation_reading(df: pd.DataFrame, folder: Path) -> str:
+    """Notebook 03's two computed readings: does the weight on conflicting samples predict the accuracy
+    (rank correlation), and is a surrogate trained too long worse (Welch over the replicates of
+    ``03_runs.csv``)? The notebook's own functions, on the tables it saved."""
+    from ddlib.experiments.surrogate_ablation import correlation_reading, length_reading
+    parts = []
+    if (folder / "03_rank_correlation.csv").exists():
+        parts.append("*Does the weight on conflicting samples predict the accuracy?*\n\n"
+                     + correlation_reading(pd.read_csv(folder / "03_rank_correlation.csv")))
+    if (folder / "03_runs.csv").exists():
+        parts.append("*Is a surrogate trained too long worse?*\n\n"
+                     + length_reading(pd.read_csv(folder / "03_runs.csv"), df))
+    return "".join(f"{p}\n\n" for p in parts)
+
+
+# the computed sentences under a table: ``reading(table)`` or, where it needs the notebook's other
+# tables, ``reading(table, folder)``
 READINGS = {"01_bias_verdicts": bias_verdict_reading, "02_main_results": main_results_reading,
+            "03_surrogate_ablation": surrogate_ablation_reading,
             "04_synthetic_debiasing": synthetic_debiasing_reading}
+NEEDS_FOLDER = {"03_surrogate_ablation"}
 
 
 def update_readme(profile: str) -> Path:
