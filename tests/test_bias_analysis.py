@@ -182,3 +182,25 @@ def test_rerun_of_the_analysis_comes_from_the_cache(isolated_cache, monkeypatch)
     cols = ["method", "seed", "acc", "aligned", "conflicting", "gap"]
     pd.testing.assert_frame_equal(first.rows[cols], second.rows[cols])
     assert np.isfinite(second.rows.acc).all()
+
+
+def test_full_data_networks_at_the_cap_are_counted_beside_every_verdict():
+    import pandas as pd
+
+    from ddlib.experiments.bias_analysis import FULL_DATA, RANDOM_REAL, bias_verdicts, networks_at_cap
+    from ddlib.training.evaluation import EvalSettings, FullDataSettings
+    from ddlib.training.objectives import TrainConfig
+
+    class Result:
+        per_model = (0, 0, 0)
+        stopped_epochs = (2.0, 1.25, 2.0)
+    plateau = FullDataSettings(EvalSettings(TrainConfig(epochs=2), n_models=3), max_epochs=2, patience=2)
+    assert networks_at_cap(Result(), plateau) == [True, False, True]
+    fixed = FullDataSettings(EvalSettings(TrainConfig(epochs=2), n_models=3))
+    assert networks_at_cap(Result(), fixed) == [True] * 3  # a fixed-epoch reference is never "converged"
+    base = {"dataset": "d", "title": "D", "conflict_ratio": 0.05, "train data": "biased"}
+    rows = pd.DataFrame([{**base, "method": FULL_DATA, "ipc": float("nan"), "gap": g, "at epoch cap": c}
+                         for g, c in ((10, True), (12, False), (11, True))]
+                        + [{**base, "method": m, "ipc": 10, "gap": g} for m in (RANDOM_REAL, "DM") for g in (50, 52, 51)])
+    verdicts = bias_verdicts(rows)
+    assert set(verdicts["full data converged"]) == {"1 of 3"}

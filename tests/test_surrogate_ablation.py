@@ -102,6 +102,15 @@ def test_spearman_and_rank_correlation():
                       "acc": [10, 20, 30, 50, 40, 30]})
     c = rank_correlation(t).set_index("data set")["Spearman ρ"]
     assert c["a"] == pytest.approx(1.0) and c["b"] == pytest.approx(-1.0) and "all (pooled)" in c
+    assert "all (pooled)" not in set(rank_correlation(t[t.title == "a"])["data set"])  # one data set: no repeat
+
+
+def test_spearman_p_is_the_exact_permutation_p_value():
+    from ddlib.experiments.surrogate_ablation import spearman_p
+    # 5 points: only the 2 perfect orderings of 120 reach |ρ| = 1; ρ = 0.9 (one adjacent swap) has 10 of 120
+    assert spearman_p([1, 2, 3, 4, 5], [1, 2, 3, 4, 5]) == pytest.approx(2 / 120)
+    assert spearman_p([1, 2, 3, 4, 5], [2, 1, 3, 4, 5]) == pytest.approx(10 / 120)
+    assert np.isnan(spearman_p([1, 2], [1, 2]))
 
 
 def _table(accs, weights, epochs=(0.25, 1.0, 3.0)):

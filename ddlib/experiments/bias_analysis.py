@@ -82,15 +82,27 @@ def run_bias_analysis(profile: Profile, dataset_name: str, runner: GridRunner, c
             continue
         result = evaluate_full_data_cached(ds, profile.full_data, runner.device, runner.progress)
         full[(train_data, cell.conflict_ratio)] = result
+        capped = networks_at_cap(result, profile.full_data)
         for k, acc in enumerate(result.per_model):
             full_rows.append({"dataset": dataset_name, "title": ds.title or ds.display_name,
                               "conflict_ratio": cell.conflict_ratio, "train data": train_data, "method": FULL_DATA,
                               "weighting": "vanilla", "label": FULL_DATA, "variant": "", "bias labels": False,
                               "ipc": np.nan, "seed": k, "acc": 100 * acc.overall, "aligned": 100 * acc.aligned,
-                              "conflicting": 100 * acc.conflicting, "n_models": 1})
+                              "conflicting": 100 * acc.conflicting, "n_models": 1, "at epoch cap": capped[k]})
     rows = pd.concat([pd.DataFrame(full_rows), rows], ignore_index=True)
     rows["gap"] = rows["aligned"] - rows["conflicting"]
     return BiasAnalysisResult(rows, synthetic, datasets, full)
+
+
+def networks_at_cap(result: Any, settings: Any) -> list[bool]:
+    """Per full-data network: did it stop at the epoch cap (not converged) rather than on a validation
+    plateau? A fixed-epoch reference (no plateau rule) counts every network as stopped at its cap."""
+    n = len(result.per_model)
+    if not getattr(settings, "converged", False):
+        return [True] * n
+    cap = settings.max_epochs or settings.evaluation.train.epochs
+    stopped = list(getattr(result, "stopped_epochs", ()))
+    return [bool(e >= cap - 1e-9) for e in stopped] if len(stopped) == n else [True] * n
 
 
 def analysis_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +123,9 @@ def bias_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (name, ratio, train_data), g in rows.groupby(["dataset", "conflict_ratio", "train data"], sort=False):
         full = g[g.method == FULL_DATA]["gap"].tolist()
+        capped = g[g.method == FULL_DATA]["at epoch cap"] if "at epoch cap" in g else pd.Series(dtype=bool)
+        # the reference's state beside every verdict against it: "1 of 3" networks stopped on a plateau
+        converged = f"{int((~capped.astype(bool)).sum())} of {len(capped)}" if len(capped) else "—"
         for (method, ipc), cell in g[g.method != FULL_DATA].groupby(["method", "ipc"], sort=False):
             real = g[(g.method == RANDOM_REAL) & (g.ipc == ipc)]["gap"].tolist()
             row = {"dataset": name, "title": cell["title"].iloc[0], "conflict_ratio": ratio, "train data": train_data,
@@ -121,6 +136,7 @@ def bias_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
                 d = difference(cell["gap"].tolist(), values)
                 row.update({f"Δ gap vs {ref}": d.mean, f"vs {ref} low": d.low, f"vs {ref} high": d.high,
                             f"vs {ref}": verdict(d, AMPLIFIED, REDUCED)})
+            row["full data converged"] = converged
             out.append(row)
     return pd.DataFrame(out)
 

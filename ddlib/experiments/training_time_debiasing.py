@@ -205,14 +205,38 @@ def bias_view(dataset: BiasedDataset) -> BiasedDataset:
                                class_names=dataset.bias_names, fingerprint=config_key({"bias-of": dataset.fingerprint}))
 
 
+def bias_classifier_index(n: int, max_samples: int | None) -> np.ndarray:
+    """The training images the bias classifier learns from: all, or ``max_samples`` evenly spaced ones
+    (stratified: every k-th image in data set order)."""
+    if max_samples is None or max_samples >= n:
+        return np.arange(n)
+    return np.linspace(0, n - 1, max_samples).round().astype(np.int64)
+
+
+def real_share_row(dataset: BiasedDataset, classifier: torch.nn.Module, max_samples: int | None,
+                   device: torch.device, check_samples: int = 20_000) -> dict[str, Any]:
+    """The classifier's check on real training images whose conflicting share is known: the images it did
+    *not* learn from (at most ``check_samples``, evenly spaced), or, when it saw every training image, all
+    of them, labelled as seen (an in-sample check)."""
+    n = len(dataset.train)
+    held_out = np.setdiff1d(np.arange(n), bias_classifier_index(n, max_samples))
+    label = "real training images, held out from the bias classifier"
+    if len(held_out) == 0:
+        held_out, label = np.arange(n), "real training images (seen by the bias classifier)"
+    index = held_out[bias_classifier_index(len(held_out), check_samples)]
+    images, labels = torch.from_numpy(dataset.train.images[index]), torch.from_numpy(dataset.train.targets[index])
+    return {"set": label,
+            "estimated conflicting %": 100 * estimated_conflicting_share(dataset, classifier, images, labels, device),
+            "true conflicting %": 100 * float((~dataset.train.aligned[index]).mean()),
+            "bias classifier test acc %": 100 * bias_classifier_accuracy(dataset, classifier, device)}
+
+
 def train_bias_classifier(dataset: BiasedDataset, config: TrainConfig, device: torch.device, seed: int = 0,
                           max_samples: int | None = 20_000, progress: bool = True) -> torch.nn.Module:
     """A ConvNet trained on real training images to predict their *bias attribute* (colour, background,
     corruption). Trained without augmentation (DSA's colour family would blur the attribute)."""
     view = bias_view(dataset)
-    n = len(view.train)
-    index = np.arange(n) if max_samples is None or max_samples >= n else \
-        np.linspace(0, n - 1, max_samples).round().astype(np.int64)
+    index = bias_classifier_index(len(view.train), max_samples)
     images = torch.from_numpy(view.train.images[index])
     labels = torch.from_numpy(view.train.targets[index])
     return train_classifier(view, images, labels, dataclasses.replace(config, dsa=False), seed, device,
