@@ -68,7 +68,7 @@ def badge_source(notebook: str, repository: str | None) -> str:
                 "from your copy (File → Open notebook → GitHub or Upload) and put the git URL of the "
                 "repository into the setup cell's `REPO_URL` field (or `$DDLIB_REPO_URL`).")
     return (f"[![Open In Colab]({image})]({link})\n\n{note} On a free Colab GPU use the `quick` profile "
-            f"(the default); `paper` needs a large GPU and many hours (README, \"Running on a cluster\").")
+            f"(the default); `paper` needs a large GPU and many hours (README, \"A cluster\", under \"Two commands\").")
 
 
 def setup_source(repository: str | None) -> str:
