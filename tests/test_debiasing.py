@@ -302,8 +302,9 @@ def test_erm_on_the_convnet_is_the_evaluation_protocol_and_shares_its_networks()
 def test_the_real_share_check_uses_training_images_the_bias_classifier_did_not_see():
     import numpy as np
 
-    from ddlib.experiments.training_time_debiasing import bias_classifier_index, real_share_row
-    seen = bias_classifier_index(100, 30)
+    from ddlib.experiments.training_time_debiasing import real_share_row
+    from ddlib.training.evaluation import full_data_index
+    seen = full_data_index(100, 30)
     assert len(seen) == 30 and len(set(seen)) == 30
     ds = make_toy_dataset(n_per_class=20, num_classes=3, size=16)
     n = len(ds.train)
@@ -315,6 +316,6 @@ def test_the_real_share_check_uses_training_images_the_bias_classifier_did_not_s
             return out
     row = real_share_row(ds, Constant(), n // 2, torch.device("cpu"))
     assert "held out" in row["set"]
-    held_out = np.setdiff1d(np.arange(n), bias_classifier_index(n, n // 2))
+    held_out = np.setdiff1d(np.arange(n), full_data_index(n, n // 2))
     assert row["true conflicting %"] == pytest.approx(100 * (~ds.train.aligned[held_out]).mean())
     assert "seen by" in real_share_row(ds, Constant(), None, torch.device("cpu"))["set"]

@@ -250,11 +250,11 @@ def full_data_note(analyses: dict[str, BiasAnalysisResult], settings: Any) -> st
     for r in analyses.values():
         for (train_data, ratio), res in r.full_data.items():
             ds = r.datasets[(train_data, ratio)]
-            stopped = list(getattr(res, "stopped_epochs", ()))
-            capped = sum(1 for e in stopped if e >= cap - 1e-9)
+            at_cap = networks_at_cap(res, settings)
+            capped = sum(at_cap)
             kept = ", ".join(f"{e:g}" for e in getattr(res, "best_epochs", ()))
             verdict = ("every network stopped on a plateau" if capped == 0 else
-                       f"{capped} of {len(stopped)} network(s) reached the {cap}-epoch cap: **not converged**")
+                       f"{capped} of {len(at_cap)} network(s) reached the {cap}-epoch cap: **not converged**")
             lines.append(f"* {ds.display_name}: {verdict} (kept states from epochs {kept}).")
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ from ddlib.core.stats import difference, summarise, verdict
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.training.debiasing import DFA, ERM, JTT, LfF, SelecMix
 from ddlib.training.evaluation import (EvalResult, EvalSettings, FullDataSettings, evaluate_full_data_cached,
-                                       evaluate_images, evaluate_synthetic_cached)
+                                       evaluate_images, evaluate_synthetic_cached, full_data_index)
 from ddlib.training.loop import predict, train_classifier
 from ddlib.training.objectives import TrainConfig
 
@@ -205,25 +205,18 @@ def bias_view(dataset: BiasedDataset) -> BiasedDataset:
                                class_names=dataset.bias_names, fingerprint=config_key({"bias-of": dataset.fingerprint}))
 
 
-def bias_classifier_index(n: int, max_samples: int | None) -> np.ndarray:
-    """The training images the bias classifier learns from: all, or ``max_samples`` evenly spaced ones
-    (stratified: every k-th image in data set order)."""
-    if max_samples is None or max_samples >= n:
-        return np.arange(n)
-    return np.linspace(0, n - 1, max_samples).round().astype(np.int64)
-
-
 def real_share_row(dataset: BiasedDataset, classifier: torch.nn.Module, max_samples: int | None,
                    device: torch.device, check_samples: int = 20_000) -> dict[str, Any]:
     """The classifier's check on real training images whose conflicting share is known: the images it did
-    *not* learn from (at most ``check_samples``, evenly spaced), or, when it saw every training image, all
-    of them, labelled as seen (an in-sample check)."""
+    *not* learn from (it learns from ``full_data_index(n, max_samples)``; at most ``check_samples`` of the
+    others, evenly spaced), or, when it saw every training image, all of them, labelled as seen (an
+    in-sample check)."""
     n = len(dataset.train)
-    held_out = np.setdiff1d(np.arange(n), bias_classifier_index(n, max_samples))
+    held_out = np.setdiff1d(np.arange(n), full_data_index(n, max_samples))
     label = "real training images, held out from the bias classifier"
     if len(held_out) == 0:
         held_out, label = np.arange(n), "real training images (seen by the bias classifier)"
-    index = held_out[bias_classifier_index(len(held_out), check_samples)]
+    index = held_out[full_data_index(len(held_out), check_samples)]
     images, labels = torch.from_numpy(dataset.train.images[index]), torch.from_numpy(dataset.train.targets[index])
     return {"set": label,
             "estimated conflicting %": 100 * estimated_conflicting_share(dataset, classifier, images, labels, device),
@@ -236,7 +229,7 @@ def train_bias_classifier(dataset: BiasedDataset, config: TrainConfig, device: t
     """A ConvNet trained on real training images to predict their *bias attribute* (colour, background,
     corruption). Trained without augmentation (DSA's colour family would blur the attribute)."""
     view = bias_view(dataset)
-    index = bias_classifier_index(len(view.train), max_samples)
+    index = full_data_index(len(view.train), max_samples)
     images = torch.from_numpy(view.train.images[index])
     labels = torch.from_numpy(view.train.targets[index])
     return train_classifier(view, images, labels, dataclasses.replace(config, dsa=False), seed, device,
