@@ -76,19 +76,36 @@ class BiasAnalysisConfig:
 @dataclass(frozen=True)
 class SelectionConfig:
     """What notebook 02 chooses on the *validation* split, per data set, before any test accuracy is
-    read: the kernel variance σ² × temperature τ of DM + KDE, then the re-weighted run's image
-    learning rate at the chosen (σ², τ). Each candidate is distilled at the first seed and judged
-    by ``models`` evaluation models on the validation split."""
+    read (:func:`ddlib.experiments.kde_supcon_distillation.select_kde_settings`), stage by stage, each
+    at the choices of the stages before it: σ² (at the default τ ``kde_method.kde.tau``), τ, the
+    surrogate's training length, every re-weighted method's image learning rate, and the re-weighted
+    runs' iteration count. Each candidate is distilled at the first seed and judged by ``models``
+    evaluation models on the validation split. The vanilla baselines are not tuned: they run the
+    reference's image lr and the profile's iteration budget."""
 
     sigma2s: tuple[float, ...] = (0.1, 1.0)
     taus: tuple[float, ...] = (0.1, 0.01)
+    # the SupCon surrogate's training length (epochs on its subset): a surrogate trained too long stops
+    # seeing the bias, and the density no longer singles out the conflicting samples (notebook 03)
+    surrogate_epochs: tuple[float, ...] = (0.25, 1.0)
     lr_imgs: tuple[float, ...] = (1.0, 10.0)
     # the re-weighted DC/DSA/MTT runs' image lr, as factors of the method's reference image lr (MTT: its
-    # IPC schedule's initial one), chosen at the σ², τ chosen for DM: images initialised from mostly
-    # bias-aligned real ones have to move far, and the reference's lr barely moves them at short budgets
+    # IPC schedule's initial one): images initialised from mostly bias-aligned real ones have to move
+    # far, and the reference's lr barely moves them at short budgets
     method_lr_factors: tuple[tuple[str, tuple[float, ...]], ...] = (("DC", (1.0, 100.0)), ("DSA", (1.0, 100.0)),
                                                                     ("MTT", (1.0, 100.0)))
+    # the re-weighted runs' iteration count, as fractions of the profile's budget (the budget is the
+    # most a profile affords; validation may stop earlier), for ``iteration_methods`` (None: every method)
+    iteration_fractions: tuple[float, ...] = (0.5, 1.0)
+    iteration_methods: tuple[str, ...] | None = None
     models: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("sigma2s", "taus", "surrogate_epochs", "lr_imgs", "iteration_fractions"):
+            if not getattr(self, name):
+                raise ValueError(f"SelectionConfig.{name} needs at least one candidate")
+        if any(not 0.0 < f <= 1.0 for f in self.iteration_fractions):
+            raise ValueError(f"iteration fractions lie in (0, 1] (of the profile's budget), got {self.iteration_fractions}")
 
     def lr_factors(self, method: str) -> tuple[float, ...]:
         """The image-lr factors tried for ``method`` (DC/DSA/MTT; (1.0,): the reference's lr only)."""
@@ -369,9 +386,9 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-# The method's settings per profile (notebook 02). σ², τ and the re-weighted image lr are chosen per
-# data set on the validation split by notebook 02 (``selection``); ``kde`` and ``dm.lr_img`` are
-# only the starting point.
+# The method's settings per profile (notebook 02). σ², τ, the surrogate's length, the re-weighted image
+# lr and iterations are chosen per data set on the validation split by notebook 02 (``selection``);
+# ``kde``, ``surrogate.epochs``, ``dm.lr_img`` and the iteration budgets are only the starting point.
 _SMOKE_SURROGATE = SurrogateConfig(epochs=1, max_samples=512, batch_size=64, projection_dim=32, model=_SMOKE_MODEL)
 # A briefly trained SupCon surrogate (one epoch on 20,000 images): still biased, so it isolates the
 # conflicting samples.
@@ -381,7 +398,8 @@ _KDE_METHODS = {
     "smoke": KDEMethodConfig(
         surrogate=_SMOKE_SURROGATE, dm=PROFILES["smoke"].dm, ipcs=(1,), datasets=("colored_mnist",),
         methods=("DM", "DSA", "MTT"),
-        selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1,), lr_imgs=(1.0,)),
+        selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1,), surrogate_epochs=(0.5, 1.0), lr_imgs=(1.0,),
+                                  iteration_fractions=(0.6, 1.0)),
         error_set=EvalSettings(TrainConfig(epochs=1, batch_size=128, dsa=False, model=_SMOKE_MODEL), n_models=1),
         error_set_max_samples=2000,
         diagnostic_batches=2, projection_samples=300),
@@ -392,14 +410,18 @@ _KDE_METHODS = {
         # DSA + KDE, MTT + KDE and the competitors on Colored MNIST only (the 60-minute budget); every data
         # set in paper
         other_methods_datasets=("colored_mnist",), competitor_datasets=("colored_mnist",),
-        selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1, 0.01), lr_imgs=(1.0, 10.0)),
+        # coordinate-wise: σ² ∈ {0.1, 1} at τ 0.1, τ ∈ {0.1, 0.01}, surrogate 0.25 or 1 epoch, image lr, and
+        # DM + KDE's iterations (50 or 100; DSA's and MTT's run their budgets here, every method in paper)
+        selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1, 0.01), surrogate_epochs=(0.25, 1.0),
+                                  lr_imgs=(1.0, 10.0), iteration_fractions=(0.5, 1.0), iteration_methods=("DM",)),
         error_set=EvalSettings(TrainConfig(epochs=1, batch_size=256, dsa=False, model=_QUICK_MODEL), n_models=1),
         diagnostic_batches=20, projection_samples=3000),
     "paper": KDEMethodConfig(
         surrogate=_PAPER_SURROGATE,
         dm=replace(PROFILES["paper"].dm, lr_img=10.0),
         ipcs=(1, 10, 50), methods=("DM", "DC", "DSA", "MTT"), competitor_methods=("DM", "DSA", "MTT"),
-        selection=SelectionConfig(sigma2s=(0.01, 0.1, 1.0), taus=(1.0, 0.1, 0.01), lr_imgs=(1.0, 10.0), models=3,
+        selection=SelectionConfig(sigma2s=(0.01, 0.1, 1.0), taus=(1.0, 0.1, 0.01), surrogate_epochs=(0.25, 1.0, 3.0),
+                                  lr_imgs=(1.0, 10.0), iteration_fractions=(0.25, 0.5, 1.0), models=3,
                                   method_lr_factors=(("DC", (1.0, 10.0, 100.0)), ("DSA", (1.0, 10.0, 100.0)),
                                                      ("MTT", (1.0, 10.0, 100.0)))),
         error_set=EvalSettings(TrainConfig(epochs=2, batch_size=256, dsa=False, model=_PAPER_MODEL), n_models=1)),

@@ -123,3 +123,16 @@ def test_a_reweighted_cells_image_lr_reaches_every_method_and_vanilla_keeps_the_
     assert changed.schedule_for(10).lr_img == 7.0
     assert [s.lr_img for s in changed.schedules if s.ipc != mtt.schedule_for(10).ipc] == \
         [s.lr_img for s in mtt.schedules if s.ipc != mtt.schedule_for(10).ipc]
+
+
+def test_a_cells_iteration_count_reaches_every_method(runner):
+    from ddlib.distill.registry import method_config
+    P = runner.profile
+    for method in ("DM", "DSA", "MTT"):
+        budget = (P.kde_method.dm_for(weighted=True) if method == "DM" else method_config(method, P)).iterations
+        assert runner.method_config(Cell("toy", method, KDE, ipc=1), 0).iterations == budget
+        assert runner.method_config(Cell("toy", method, KDE, ipc=1, iterations=budget + 7), 0).iterations == budget + 7
+    with pytest.raises(ValueError, match="iteration"):
+        Cell("toy", "random real", iterations=3)
+    with pytest.raises(ValueError, match="iteration"):
+        Cell("toy", "DM", KDE, iterations=0)

@@ -84,6 +84,8 @@ def test_rows_and_table_through_the_grid_runner(ablation):
     assert rows["surrogate epochs"].tolist() == [1.0, 0.0, 0.5, 2.0]
     assert {"weight on conflicting", "ESS", "family", "objective", "width"} <= set(rows.columns)
     assert len(table) == 4 and table.variant.tolist() == rows.variant.tolist()
+    assert table["surrogate epochs"].tolist() == [1.0, 0.0, 0.5, 2.0]  # one column, the variants' own
+    assert not [c for c in table.columns if c.endswith(("_x", "_y"))]
     # one seed: the interval is over that seed's evaluation models, and says so
     assert (table["interval over"] == "models (1 seed)").all()
     r = table.iloc[0]

@@ -58,7 +58,7 @@ def _expected_counts(P) -> dict[str, int]:
 
 @pytest.mark.parametrize("name", ["smoke", "quick"])
 def test_groups_have_the_notebooks_cells(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))  # no selection records: σ² × τ candidates only
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))  # no selection records: σ² candidates only
     P = get_profile(name)
     expected = _expected_counts(P)
     analysis = expand_grid(P, groups=("analysis",))
@@ -80,15 +80,15 @@ def test_groups_have_the_notebooks_cells(name, tmp_path, monkeypatch):
     assert all(c.lr_img == K.dm.lr_img for c in kde if c.method == "DM")
     two = expand_grid(P, seeds=(7, 8), groups=("analysis",))
     assert len(two) == 2 * expected["analysis"] // len(P.seeds)
-    # the selection's first stage (σ² × τ at the first seed, on the validation split) expands at once;
-    # the image-lr candidates and the main table's re-weighted cells wait for its records
+    # the selection's first stage (σ² at the default τ, first seed, validation split) expands at once;
+    # the later stages and the main table's re-weighted cells wait for its records
     S = K.selection
     pending: list[str] = []
     everything = [c for c in expand_grid(P, pending=pending) if c.group != "ablation"]
     selection = [c for c in everything if c.group == "selection"]
-    assert len(selection) == len(K.datasets) * len(K.ipcs) * len(S.sigma2s) * len(S.taus)
+    assert len(selection) == len(K.datasets) * len(K.ipcs) * len(S.sigma2s)
     assert {(c.seed, c.evaluation.split, c.evaluation.n_models) for c in selection} == {(P.seeds[0], "valid", S.models)}
-    waiting = [c for c in both if c.cell.kde is not None or c.cell.lr_img is not None]
+    waiting = [c for c in both if c.cell.weighted]
     assert len(everything) == len(both) - len(waiting) + len(selection)
     assert len(pending) == 2 * len(K.datasets) * len(K.ipcs)
 
@@ -96,56 +96,95 @@ def test_groups_have_the_notebooks_cells(name, tmp_path, monkeypatch):
 def _fake_record(P, sc, acc):
     """A cell record as a finished job leaves it (only what the selection reads)."""
     c = sc.cell
+    config = grid.GridRunner(P, "cpu", progress=False).method_config(c, sc.seed)
     row = {"dataset": c.dataset, "label": c.label, "ipc": c.ipc, "acc": acc, "σ²": c.kde.sigma2, "τ": c.kde.tau,
-           "image lr": c.lr_img if c.lr_img is not None else P.kde_method.dm.lr_img, "group": sc.group}
+           "surrogate epochs": (c.surrogate or P.kde_method.surrogate).epochs,
+           "image lr": image_lr(config, c.ipc), "iterations": config.iterations, "group": sc.group}
     cell_artifact(P, sc).commit({"result.json": lambda p: p.write_text(json.dumps(row))}, {"test": True})
+
+
+def _new_candidates(P, seen):
+    """The selection cells expanded now that were not expanded before (``seen`` grows)."""
+    cells = [c for c in expand_grid(P, groups=("selection",)) if c not in seen]
+    seen.extend(cells)
+    return cells
 
 
 def test_selection_stages_expand_from_the_records(tmp_path, monkeypatch):
     monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
     P = get_profile("smoke")
-    P = replace(P, kde_method=replace(P.kde_method, selection=replace(P.kde_method.selection, lr_imgs=(1.0, 10.0))))
+    P = replace(P, kde_method=replace(P.kde_method, selection=replace(P.kde_method.selection, lr_imgs=(1.0, 10.0),
+                                                                          taus=(0.1, 0.01))))
     K = P.kde_method
-    first = expand_grid(P, groups=("selection",))
+    seen: list = []
+    # 1. σ² at the default τ
+    first = _new_candidates(P, seen)
     assert [(c.cell.kde.sigma2, c.cell.kde.tau, c.cell.lr_img) for c in first] == [(0.1, 0.1, None), (1.0, 0.1, None)]
     for sc, acc in zip(first, (40.0, 60.0)):  # σ² = 1 wins on validation
         _fake_record(P, sc, acc)
-    second = expand_grid(P, groups=("selection",))[len(first):]
-    # every method's image-lr candidates at once (they depend on σ², τ only): DM's list, then DSA's and
+    # 2. τ at σ² = 1 (τ = 0.1 is the σ² stage's cell: not run twice)
+    second = _new_candidates(P, seen)
+    assert [(c.cell.kde.sigma2, c.cell.kde.tau) for c in second] == [(1.0, 0.01)]
+    _fake_record(P, second[0], 50.0)  # τ = 0.1 (60) stays
+    # 3. the surrogate's length at (1, 0.1): 0.5 epochs is new, 1 epoch (the default) is the σ² stage's cell
+    third = _new_candidates(P, seen)
+    assert [c.cell.surrogate.epochs for c in third] == [0.5]
+    assert all((c.cell.kde.sigma2, c.cell.kde.tau) == (1.0, 0.1) for c in third)
+    _fake_record(P, third[0], 65.0)  # the shorter surrogate wins
+    # 4. every method's image-lr candidates at once, at the chosen surrogate: DM's list, then DSA's and
     # MTT's factors × their reference lr
+    fourth = _new_candidates(P, seen)
     expected = [("DM", lr) for lr in (1.0, 10.0)] + [
         (m, float(f"{image_lr(method_config(m, P), 1) * f:.10g}")) for m in ("DSA", "MTT")
         for f in K.selection.lr_factors(m)]
-    assert [(c.cell.method, c.cell.lr_img) for c in second] == expected
-    assert all(c.cell.kde.sigma2 == 1.0 for c in second)
+    assert [(c.cell.method, c.cell.lr_img) for c in fourth] == expected
+    assert all(c.cell.kde.sigma2 == 1.0 and c.cell.surrogate.epochs == 0.5 for c in fourth)
     pending: list[str] = []
     main = expand_grid(P, groups=("main",), pending=pending)
     assert pending and all(c.cell.kde is None and c.cell.lr_img is None for c in main)
     # DM: lr 10 wins; DSA: the 100× lr; MTT: the reference's
     wins = {"DM": 10.0, "DSA": 10.0, "MTT": image_lr(method_config("MTT", P), 1)}  # DSA: 100 × 0.1
-    for sc in second:
+    for sc in fourth:
         _fake_record(P, sc, 70.0 if sc.cell.lr_img == wins[sc.cell.method] else 50.0)
+    # 5. the iteration count at each method's chosen lr: a fraction of the budget (the budget itself is
+    # the lr stage's cell)
+    fifth = _new_candidates(P, seen)
+    runner = grid.GridRunner(P, "cpu", progress=False)
+    budgets = {m: runner.method_config(grid.Cell("colored_mnist", m, grid.KDE, 1), 0).iterations for m in wins}
+    fraction = K.selection.iteration_fractions[0]
+    assert [(c.cell.method, c.cell.lr_img, c.cell.iterations) for c in fifth] == [
+        (m, wins[m], max(1, round(fraction * budgets[m]))) for m in ("DM", "DSA", "MTT")]
+    for sc in fifth:  # the shorter run wins for DM only
+        _fake_record(P, sc, 80.0 if sc.cell.method == "DM" else 10.0)
     pending = []
     main = expand_grid(P, groups=("main",), pending=pending)
     assert not pending
     kde = [c.cell for c in main if c.cell.weighting == grid.KDE]
-    assert {(c.kde.sigma2, c.kde.tau) for c in kde} == {(1.0, 0.1)}
+    assert {(c.kde.sigma2, c.kde.tau, c.surrogate.epochs) for c in kde} == {(1.0, 0.1, 0.5)}
     assert {c.cell.lr_img for c in main if c.cell.method == "DM" and c.cell.weighted} == {10.0}
-    lr_of = {c.method: c.lr_img for c in kde}
-    assert lr_of == wins
-    # the vanilla rows keep the reference's lr whatever the selection chose
-    runner = grid.GridRunner(P, "cpu", progress=False)
+    # the competitors re-weight DM at KDE's image lr and iteration count, with their own weights
+    assert {c.cell.iterations for c in main if c.cell.method == "DM" and c.cell.weighted} == {fifth[0].cell.iterations}
+    assert {c.method: c.lr_img for c in kde} == wins
+    assert {c.method: c.iterations for c in kde} == {"DM": fifth[0].cell.iterations, "DSA": None, "MTT": None}
+    # the vanilla rows keep the reference's lr and the budget whatever the selection chose
     for c in main:
-        if c.cell.method in ("DSA", "MTT") and not c.cell.weighted:
-            assert image_lr(runner.method_config(c.cell, 0), 1) == image_lr(method_config(c.cell.method, P), 1)
+        if not c.cell.weighted and c.cell.method != grid.RANDOM_REAL:
+            config = runner.method_config(c.cell, 0)
+            reference = K.dm_for(weighted=False) if c.cell.method == "DM" else method_config(c.cell.method, P)
+            assert image_lr(config, 1) == image_lr(reference, 1)
+            assert config.iterations == reference.iterations
     # the notebook's own selection, asked through the records, makes the same choice
     from ddlib.experiments.kde_supcon_distillation import select_kde_settings
     choice, rows = select_kde_settings(sweep._RecordRunner(P), "colored_mnist", K.conflict_ratio, 1, P.seeds[0],
                                        P.evaluation)
-    assert (choice.kde.sigma2, choice.kde.tau, choice.lr_img) == (1.0, 0.1, 10.0)
+    assert (choice.kde.sigma2, choice.kde.tau, choice.lr_img, choice.surrogate.epochs) == (1.0, 0.1, 10.0, 0.5)
     assert {m: choice.lr_for(m) for m in wins} == wins
-    # one chosen row per stage: σ² × τ, then DM's, DSA's and MTT's image lr
-    assert rows.groupby(["method", "stage"])["chosen"].sum().tolist() == [1, 1, 1, 1]
+    assert choice.method_iterations == (("DM", fifth[0].cell.iterations),)
+    # one chosen row per (method, stage): σ², τ, surrogate epochs for DM; image lr and iterations for each method
+    chosen = rows.groupby(["method", "stage"], sort=False)["chosen"].sum()
+    assert chosen.to_dict() == {("DM", "σ²"): 1, ("DM", "τ"): 1, ("DM", "surrogate epochs"): 1, ("DM", "image lr"): 1,
+                                ("DSA", "image lr"): 1, ("MTT", "image lr"): 1, ("DM", "iterations"): 1,
+                                ("DSA", "iterations"): 1, ("MTT", "iterations"): 1}
 
 
 def test_main_cells_of_bffhq_use_its_only_ratio(tmp_path, monkeypatch):

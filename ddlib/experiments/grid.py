@@ -54,7 +54,8 @@ class Cell:
     "MTT") or "random real" (IPC real images per class: the small-set baseline). ``kde`` and
     ``surrogate`` override the profile's for KDE cells; ``lr_img`` the re-weighted run's image lr
     (DM, DC/DSA, and MTT's initial image lr at the cell's IPC; vanilla runs keep the reference's);
-    ``variant`` is a free label for ablations."""
+    ``iterations`` replaces the method's iteration count (None: the profile's budget); ``variant`` is
+    a free label for ablations."""
 
     dataset: str
     method: str
@@ -64,6 +65,7 @@ class Cell:
     kde: KDEConfig | None = None
     surrogate: SurrogateConfig | None = None
     lr_img: float | None = None
+    iterations: int | None = None
     variant: str = ""
     unbiased: bool = False  # distil the data set's unbiased variant (bias attribute uniform) instead
 
@@ -74,6 +76,9 @@ class Cell:
             method_spec(self.method)  # raises for an unknown method
         elif self.weighting != VANILLA:
             raise ValueError("random real images are not distilled, so they take no weighting")
+        if self.iterations is not None and (self.method == RANDOM_REAL or self.iterations < 1):
+            raise ValueError(f"iterations={self.iterations!r}: a distilled cell's iteration count is a positive "
+                             "integer (random real images are not distilled)")
 
     @property
     def weighted(self) -> bool:
@@ -194,13 +199,16 @@ class GridRunner:
     def method_config(self, cell: Cell, seed: int) -> Any:
         """The method's config at ``seed``: vanilla DM at the reference's image lr, re-weighted DM at
         the method's; DC/DSA/MTT as the profile says. A re-weighted cell's ``lr_img`` replaces the
-        image lr (MTT: the initial image lr of the cell's IPC schedule)."""
+        image lr (MTT: the initial image lr of the cell's IPC schedule); a cell's ``iterations`` the
+        iteration count."""
         if cell.method == "DM":
             config = self.profile.kde_method.dm_for(weighted=cell.weighted)
         else:
             config = method_config(cell.method, self.profile)
         if cell.weighted and cell.lr_img is not None:
             config = with_image_lr(config, cell.ipc, cell.lr_img)
+        if cell.iterations is not None:
+            config = replace(config, iterations=cell.iterations)
         return replace(config, seed=seed)
 
     def method_dataset(self, cell: Cell) -> BiasedDataset:
@@ -238,12 +246,14 @@ class GridRunner:
             **result.row(), "models": [100 * a.overall for a in result.per_model],
             "eval lr": settings_for(syn, settings).train.lr,
             "image lr": None if config is None else image_lr(config, cell.ipc),
+            "iterations": None if config is None else config.iterations,
             "distill s": syn.provenance.get("distill_seconds"),
             "conflicting share (init)": syn.provenance.get("conflicting_share"),
         }
         if cell.weighting == KDE:
             kde = self.kde_config(cell)
-            row.update({"σ²": kde.sigma2, "τ": kde.tau, "scope": kde.scope})
+            row.update({"σ²": kde.sigma2, "τ": kde.tau, "scope": kde.scope,
+                        "surrogate epochs": (cell.surrogate or self.profile.kde_method.surrogate).epochs})
         if diagnostics and cell.weighted:
             batch = getattr(config, "batch_real", 64)
             row.update(generic_weight_diagnostics(self.weighter(cell), ds, batch, self.diagnostic_batches))
@@ -273,7 +283,8 @@ def summarise_cells(rows: pd.DataFrame, value: str = "acc", keys: Sequence[str] 
             if extra in g and extra != value:
                 row[extra] = float(g[extra].mean())
                 row[f"{extra} std"] = float(g[extra].std(ddof=1)) if len(g) > 1 else math.nan
-        for extra in ("weight on conflicting", "ESS", "image lr", "eval lr", "σ²", "τ", "distill s"):
+        for extra in ("weight on conflicting", "ESS", "image lr", "iterations", "surrogate epochs", "eval lr", "σ²", "τ",
+                      "distill s"):
             if extra in g and g[extra].notna().any():
                 row[extra] = float(pd.to_numeric(g[extra], errors="coerce").mean())
         out.append(row)

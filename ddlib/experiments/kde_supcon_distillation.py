@@ -1,7 +1,8 @@
 """The experiments of notebook 02 (KDE + SupCon re-weighting), kept out of the notebook.
 
-* :func:`select_kde_settings` — per data set, σ² × τ of DM + KDE and then the re-weighted image
-  learning rate of each method (DM, DSA, MTT), chosen on the *validation* split (first seed only);
+* :func:`select_kde_settings` — per data set, chosen stage by stage on the *validation* split (first
+  seed only): σ², τ and the surrogate's training length of DM + KDE, the re-weighted image learning
+  rate of each method (DM, DSA, MTT) and the re-weighted runs' iteration count;
 * :func:`main_cells` / :func:`main_table` — the main table: every data set × method × {vanilla,
   KDE/SupCon} plus the competitors (group-balanced, error-set and conflicting-only weights) and
   IPC random real images, run at every seed through :class:`~ddlib.experiments.grid.GridRunner`
@@ -29,7 +30,7 @@ from ddlib.distill.synthetic import SyntheticSet
 from ddlib.experiments.grid import (KDE, RANDOM_REAL, VANILLA, WEIGHTINGS, Cell, GridRunner, compare_cells,
                                     image_lr, select_best, summarise_cells)
 from ddlib.kde_supcon.kde import KDEConfig
-from ddlib.kde_supcon.surrogate import Surrogate, training_subset
+from ddlib.kde_supcon.surrogate import Surrogate, SurrogateConfig, training_subset
 from ddlib.kde_supcon.weights import KDEWeights
 from ddlib.reference import reported_accuracy
 from ddlib.training.evaluation import EvalSettings
@@ -37,38 +38,86 @@ from ddlib.training.evaluation import EvalSettings
 
 @dataclass(frozen=True)
 class KDEChoice:
-    """What the validation split chose for one data set: σ² and τ, re-weighted DM's image lr, and the
-    re-weighted image lr of the other methods (``(method, lr)`` pairs; a method not listed keeps its
-    reference lr)."""
+    """What the validation split chose for one data set: σ² and τ, the surrogate (None: the profile's),
+    re-weighted DM's image lr, the re-weighted image lr of the other methods (``(method, lr)`` pairs; a
+    method not listed keeps its reference lr) and the re-weighted runs' iteration counts
+    (``(method, iterations)`` pairs; a method not listed runs the profile's budget)."""
 
     dataset: str
     kde: KDEConfig
     lr_img: float
     method_lr_imgs: tuple[tuple[str, float], ...] = ()
+    surrogate: SurrogateConfig | None = None
+    method_iterations: tuple[tuple[str, int], ...] = ()
 
     def lr_for(self, method: str) -> float | None:
         """The re-weighted ``method`` run's image lr (None: the method's reference lr)."""
         return self.lr_img if method == "DM" else dict(self.method_lr_imgs).get(method)
 
+    def iterations_for(self, method: str) -> int | None:
+        """The re-weighted ``method`` run's iteration count (None: the profile's budget)."""
+        return dict(self.method_iterations).get(method)
+
+    def cell(self, method: str, ipc: int, conflict_ratio: float, weighting: str = KDE) -> Cell:
+        """The re-weighted ``method`` cell at this choice (``weighting``: KDE, or a competitor, which
+        re-weights with its own weights at the same image lr and iteration count)."""
+        kde = dict(kde=self.kde, surrogate=self.surrogate) if weighting == KDE else {}
+        return Cell(self.dataset, method, weighting, ipc, conflict_ratio, lr_img=self.lr_for(method),
+                    iterations=self.iterations_for(method), **kde)
+
+
+def _stage(runner: GridRunner, cells: list[Cell], seed: int, val: EvalSettings, stage: str,
+           by: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run one selection stage's candidates; per method, the value of column ``by`` with the best
+    validation accuracy (ties: the first candidate). Returns the rows (``chosen`` marked) and the
+    choice per method."""
+    rows = runner.run(cells, (seed,), val).assign(method=[c.method for c in cells], stage=stage)
+    chosen = {m: select_best(g, [by])[by] for m, g in rows.groupby("method", sort=False)}
+    rows["chosen"] = [r[by] == chosen[r["method"]] for _, r in rows.iterrows()]
+    return rows, chosen
+
+
+def iteration_budget(profile: Any, method: str) -> int:
+    """The profile's iteration count of a re-weighted ``method`` run (the most the profile affords)."""
+    config = profile.kde_method.dm_for(weighted=True) if method == "DM" else method_config(method, profile)
+    return int(config.iterations)
+
 
 def select_kde_settings(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int, seed: int,
                         evaluation: EvalSettings) -> tuple[KDEChoice, pd.DataFrame]:
-    """σ² × τ of DM + KDE (at the profile's re-weighted image lr), then DM's image lr at the chosen
-    (σ², τ), then the image lr of every other re-weighted method run on ``dataset`` (the selection's
-    factors × the method's reference lr) at the same (σ², τ). Each candidate is distilled at ``seed``
-    and judged on the **validation** split by ``selection.models`` models. Returns the choice and
-    every candidate's row (method, stage, σ², τ, image lr, chosen)."""
+    """Choose, on the **validation** split, stage by stage (each stage at the choices before it;
+    coordinate-wise, so the stages cost the sum of their candidates, not the product):
+
+    1. σ² of DM + KDE at the profile's default τ (and surrogate, re-weighted image lr);
+    2. τ at the chosen σ²;
+    3. the surrogate's training length (``selection.surrogate_epochs``) at the chosen (σ², τ);
+    4. the image lr of every re-weighted method run on ``dataset`` (DM: ``selection.lr_imgs``; the
+       others: ``selection.lr_factors`` × the method's reference lr);
+    5. the iteration count of the re-weighted runs of ``selection.iteration_methods``, as fractions
+       ``selection.iteration_fractions`` of the profile's budget, at each method's chosen lr.
+
+    Each candidate is distilled at ``seed`` and judged by ``selection.models`` models on the
+    validation split. A stage with one candidate is still run and shown (its row is the choice).
+    Returns the choice and every candidate's row (method, stage, σ², τ, surrogate epochs, image lr,
+    iterations, validation accuracy, chosen)."""
     K = runner.profile.kde_method
     sel = K.selection
     val = replace(evaluation, n_models=sel.models, split="valid")
-    grid = [Cell(dataset, "DM", KDE, ipc, conflict_ratio, kde=replace(K.kde, sigma2=s2, tau=t))
-            for s2 in sel.sigma2s for t in sel.taus]
-    first = runner.run(grid, (seed,), val).assign(method="DM", stage="σ² × τ")
-    best = select_best(first, ["σ²", "τ"])
-    kde = replace(K.kde, sigma2=float(best["σ²"]), tau=float(best["τ"]))
-    first["chosen"] = [(r["σ²"], r["τ"]) == (kde.sigma2, kde.tau) for _, r in first.iterrows()]
-    # every method's image-lr candidates in one call: they depend on (σ², τ) only, so a sweep runs
-    # them in one pass
+    tau0 = K.kde.tau if K.kde.tau in sel.taus else sel.taus[0]
+
+    def dm(kde: KDEConfig, surrogate: SurrogateConfig | None = None) -> Cell:
+        return Cell(dataset, "DM", KDE, ipc, conflict_ratio, kde=kde, surrogate=surrogate)
+
+    sigma_rows, c = _stage(runner, [dm(replace(K.kde, sigma2=s2, tau=tau0)) for s2 in sel.sigma2s], seed, val,
+                           "σ²", "σ²")
+    kde = replace(K.kde, sigma2=float(c["DM"]), tau=tau0)
+    tau_rows, c = _stage(runner, [dm(replace(kde, tau=t)) for t in sel.taus], seed, val, "τ", "τ")
+    kde = replace(kde, tau=float(c["DM"]))
+    surrogates = [None if e == K.surrogate.epochs else replace(K.surrogate, epochs=e) for e in sel.surrogate_epochs]
+    length_rows, c = _stage(runner, [dm(kde, s) for s in surrogates], seed, val, "surrogate epochs",
+                            "surrogate epochs")
+    surrogate = None if float(c["DM"]) == K.surrogate.epochs else replace(K.surrogate, epochs=float(c["DM"]))
+
     cells = []
     for method in methods_on(runner, dataset):
         if method == "DM":
@@ -76,17 +125,29 @@ def select_kde_settings(runner: GridRunner, dataset: str, conflict_ratio: float,
         else:
             reference = image_lr(method_config(method, runner.profile), ipc)
             lrs = [float(f"{reference * f:.10g}") for f in sel.lr_factors(method)]  # 0.1 × 100 → 10.0
-        cells += [Cell(dataset, method, KDE, ipc, conflict_ratio, kde=kde, lr_img=lr) for lr in lrs]
-    second = runner.run(cells, (seed,), val).assign(method=[c.method for c in cells], stage="image lr")
-    chosen_lr = {}
-    for method, stage in second.groupby("method", sort=False):
-        chosen_lr[method] = float(select_best(stage, ["image lr"])["image lr"])
-    second["chosen"] = [r["image lr"] == chosen_lr[r["method"]] for _, r in second.iterrows()]
-    rows = pd.concat([first, second], ignore_index=True)
+        cells += [Cell(dataset, method, KDE, ipc, conflict_ratio, kde=kde, surrogate=surrogate, lr_img=lr)
+                  for lr in lrs]
+    lr_rows, chosen_lr = _stage(runner, cells, seed, val, "image lr", "image lr")
+    choice = KDEChoice(dataset, kde, float(chosen_lr.get("DM", K.dm.lr_img)),
+                       tuple((m, float(v)) for m, v in chosen_lr.items() if m != "DM"), surrogate)
+
+    cells = []
+    for method in methods_on(runner, dataset):
+        if sel.iteration_methods is not None and method not in sel.iteration_methods:
+            continue
+        budget = iteration_budget(runner.profile, method)
+        counts = dict.fromkeys(max(1, round(f * budget)) for f in sel.iteration_fractions)
+        cells += [replace(choice.cell(method, ipc, conflict_ratio), iterations=None if n == budget else n)
+                  for n in counts]
+    stages = [sigma_rows, tau_rows, length_rows, lr_rows]
+    if cells:
+        iteration_rows, chosen_n = _stage(runner, cells, seed, val, "iterations", "iterations")
+        choice = replace(choice, method_iterations=tuple((m, int(n)) for m, n in chosen_n.items()
+                                                         if int(n) != iteration_budget(runner.profile, m)))
+        stages.append(iteration_rows)
+    rows = pd.concat(stages, ignore_index=True)
     rows["chosen"] = rows["chosen"].astype(bool)
-    lr = chosen_lr.get("DM", K.dm.lr_img)
-    others = tuple((m, v) for m, v in chosen_lr.items() if m != "DM")
-    return KDEChoice(dataset, kde, lr, others), rows
+    return choice, rows
 
 
 def methods_on(runner: GridRunner, dataset: str) -> list[str]:
@@ -98,10 +159,27 @@ def methods_on(runner: GridRunner, dataset: str) -> list[str]:
 
 def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The candidates of every data set with their validation accuracy and weight diagnostics."""
-    cols = ["title", "method", "stage", "σ²", "τ", "image lr", "acc", "aligned", "conflicting", "weight on conflicting", "ESS",
+    cols = ["title", "method", "stage", "σ²", "τ", "surrogate epochs", "image lr", "iterations", "acc", "aligned", "conflicting", "weight on conflicting", "ESS",
             "chosen"]
     return rows[[c for c in cols if c in rows]].rename(columns={"acc": "valid acc", "aligned": "valid aligned",
                                                                 "conflicting": "valid conflicting"})
+
+
+def chosen_table(choices: dict[tuple[str, int], KDEChoice], runner: GridRunner) -> pd.DataFrame:
+    """One row per (data set, IPC): what the validation split chose (σ², τ, surrogate epochs, and per
+    re-weighted method its image lr and iteration count)."""
+    K = runner.profile.kde_method
+    rows = []
+    for (name, ipc), c in choices.items():
+        row: dict[str, Any] = {"data set": runner.dataset(name, ratio_for(name, K.conflict_ratio)).title, "IPC": ipc,
+                               "σ²": c.kde.sigma2, "τ": c.kde.tau,
+                               "surrogate epochs": (c.surrogate or K.surrogate).epochs}
+        for method in methods_on(runner, name):
+            lr = c.lr_for(method)
+            row[f"{method} + KDE image lr"] = lr if lr is not None else image_lr(method_config(method, runner.profile), ipc)
+            row[f"{method} + KDE iterations"] = c.iterations_for(method) or iteration_budget(runner.profile, method)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def ratio_for(dataset: str, conflict_ratio: float) -> float:
@@ -111,19 +189,18 @@ def ratio_for(dataset: str, conflict_ratio: float) -> float:
 
 
 def main_cells(runner: GridRunner, dataset: str, conflict_ratio: float, ipc: int, choice: KDEChoice) -> list[Cell]:
-    """Random real, every method vanilla and + KDE (the chosen σ², τ; DM at the chosen image lr),
-    and the competitors with the competitor methods (re-weighted DM at the same image lr)."""
+    """Random real, every method vanilla (the profile's budget and reference lr) and + KDE (at the
+    validation choice: σ², τ, surrogate, image lr, iterations), and the competitors with the
+    competitor methods (re-weighted at the same image lr and iteration count as + KDE)."""
     K = runner.profile.kde_method
     methods = methods_on(runner, dataset)
-    lr = choice.lr_for
     cells = [Cell(dataset, RANDOM_REAL, ipc=ipc, conflict_ratio=conflict_ratio)]
     for m in methods:
-        cells += [Cell(dataset, m, VANILLA, ipc, conflict_ratio),
-                  Cell(dataset, m, KDE, ipc, conflict_ratio, kde=choice.kde, lr_img=lr(m))]
+        cells += [Cell(dataset, m, VANILLA, ipc, conflict_ratio), choice.cell(m, ipc, conflict_ratio)]
     competitors = K.competitor_datasets is None or dataset in K.competitor_datasets
     for m in K.competitor_methods if competitors else ():
         if m in methods:
-            cells += [Cell(dataset, m, c, ipc, conflict_ratio, lr_img=lr(m)) for c in K.competitors]
+            cells += [choice.cell(m, ipc, conflict_ratio, weighting=c) for c in K.competitors]
     return cells
 
 
@@ -219,17 +296,20 @@ def kde_timing(weighter: KDEWeights, dataset: BiasedDataset, batch: int, iterati
 
 
 def runtime_table(surrogate: Surrogate, kde_seconds: float, vanilla_seconds: float, weighted_seconds: float,
-                  method: str, ipc: int) -> pd.DataFrame:
+                  method: str, ipc: int, vanilla_iterations: int, weighted_iterations: int) -> pd.DataFrame:
     """What the method adds to one distillation: the surrogate, the embedding and the KDE weights,
-    beside the vanilla and the re-weighted distillation's own time (means over seeds)."""
-    rows = [("surrogate training", surrogate.provenance.get("train_seconds", np.nan)),
-            ("embedding the training set", surrogate.provenance.get("embed_seconds", np.nan)),
-            ("KDE weights (all iterations)", kde_seconds)]
-    overhead = sum(s for _, s in rows)
-    rows += [("method overhead (sum of the above)", overhead),
-             (f"vanilla {method} distillation (IPC {ipc})", vanilla_seconds),
-             (f"{method} + KDE distillation (IPC {ipc}, weights included)", weighted_seconds)]
-    table = pd.DataFrame(rows, columns=["step", "seconds"])
+    beside the vanilla and the re-weighted distillation's own time (means over seeds; the two runs'
+    iteration counts may differ, so the table also gives seconds per iteration)."""
+    rows = [("surrogate training", surrogate.provenance.get("train_seconds", np.nan), np.nan),
+            ("embedding the training set", surrogate.provenance.get("embed_seconds", np.nan), np.nan),
+            (f"KDE weights ({weighted_iterations} iterations)", kde_seconds, kde_seconds / weighted_iterations)]
+    overhead = sum(s for _, s, _ in rows)
+    rows += [("method overhead (sum of the above)", overhead, np.nan),
+             (f"vanilla {method} distillation (IPC {ipc}, {vanilla_iterations} iterations)", vanilla_seconds,
+              vanilla_seconds / vanilla_iterations),
+             (f"{method} + KDE distillation (IPC {ipc}, {weighted_iterations} iterations, weights included)",
+              weighted_seconds, weighted_seconds / weighted_iterations)]
+    table = pd.DataFrame(rows, columns=["step", "seconds", "seconds per iteration"])
     table["% of vanilla distillation"] = 100 * table["seconds"] / vanilla_seconds
     return table
 

@@ -139,8 +139,14 @@ def _build(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device
     return encoder, head
 
 
+# Images per forward pass when embedding the training set. 128 embeds Colored MNIST's 60,000 images in
+# 8 s on 2 CPU cores against 16 s at 1,024 (smaller batches stay in the CPU caches), bit-identical
+# (the same batch size as :data:`ddlib.training.loop.PREDICT_BATCH`).
+EMBED_BATCH = 128
+
+
 def train_surrogate(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device | str = "cpu",
-                    progress: bool = True, use_cache: bool = True, embed_batch: int = 1024) -> Surrogate:
+                    progress: bool = True, use_cache: bool = True, embed_batch: int = EMBED_BATCH) -> Surrogate:
     """Train (or load from the cache) the surrogate and embed the whole training set with it.
 
     Under the artifact's lock: of several processes asking at once, one trains, the others load."""

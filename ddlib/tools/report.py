@@ -67,17 +67,20 @@ SECTIONS: list[tuple[str, str, dict[str, str]]] = [
       "vs random real low": "low", "vs random real high": "high", "vs random real": "vs random real",
       "Δ gap vs full data": "Δ vs full data", "vs full data low": "low ", "vs full data high": "high ",
       "vs full data": "vs full data", "full data converged": "full-data networks converged"}),
-    ("02_selection", "σ², τ (DM + KDE) and each re-weighted method's image learning rate, chosen on the validation "
-                     "split (notebook 02)",
-     {"title": "data set", "method": "method", "stage": "stage", "σ²": "σ²", "τ": "τ", "image lr": "image lr", "valid acc": "valid acc %",
+    ("02_selection", "σ², τ and the surrogate's length (DM + KDE), each re-weighted method's image learning rate and "
+                     "iteration count, chosen stage by stage on the validation split (notebook 02)",
+     {"title": "data set", "method": "method", "stage": "stage", "σ²": "σ²", "τ": "τ",
+      "surrogate epochs": "surrogate epochs", "image lr": "image lr", "iterations": "iterations", "valid acc": "valid acc %",
       "weight on conflicting": "weight on conflicting", "chosen": "chosen"}),
     ("02_main_results", "KDE + SupCon re-weighting against vanilla distillation and the competitors — main results "
                         "(notebook 02)",
      {"title": "data set", "ipc": "IPC", "label": "set", "bias labels": "reads bias labels", "acc": "accuracy %",
       "± 95 %": "± 95 %", "seeds": "seeds", "aligned": "aligned %", "conflicting": "conflicting %",
-      "gain vs vanilla": "gain vs vanilla", "vs vanilla": "verdict", "image lr": "image lr", "paper": "paper %"}),
+      "gain vs vanilla": "gain vs vanilla", "vs vanilla": "verdict", "image lr": "image lr", "iterations": "iterations",
+      "paper": "paper %"}),
     ("02_runtime_overhead", "Runtime overhead of the method (notebook 02)",
-     {"step": "step", "seconds": "seconds", "% of vanilla distillation": "% of vanilla distillation"}),
+     {"step": "step", "seconds": "seconds", "seconds per iteration": "seconds per iteration",
+      "% of vanilla distillation": "% of vanilla distillation"}),
     ("03_surrogate_ablation", "Which surrogate makes the KDE weights work? DM + KDE/SupCon per surrogate variant, the "
                               "profile's default KDE settings (notebook 03)",
      {"title": "data set", "variant": "surrogate", "family": "varies", "acc": "accuracy %", "± 95 %": "± 95 %",

@@ -9,7 +9,8 @@ lr, unbiased variant) plus its distillation seed and the group it was expanded f
 * ``analysis`` — notebook 01: :func:`ddlib.experiments.bias_analysis.analysis_cells` (random real
   images + ``analysis.methods`` at every ratio and IPC of the profile, on the biased data and, when
   ``analysis.unbiased_data``, on the unbiased variant) for every data set of ``analysis.datasets``;
-* ``selection`` — notebook 02's choice of σ², τ and DM + KDE's image lr on the *validation* split,
+* ``selection`` — notebook 02's choices on the *validation* split (σ², τ, the surrogate's length,
+  the re-weighted image lr and iterations),
   per data set of ``kde_method.datasets`` and IPC of ``kde_method.ipcs``: the candidates of
   :func:`ddlib.experiments.kde_supcon_distillation.select_kde_settings` at the first seed, judged
   as it judges them (``selection.models`` networks, ``split="valid"``);
@@ -21,13 +22,13 @@ lr, unbiased variant) plus its distillation seed and the group it was expanded f
   (DM + KDE/SupCon per surrogate variant of ``surrogate_ablation``, the profile's default KDE settings) at
   ``surrogate_ablation``'s seeds (default: the profile's) and evaluation models.
 
-**Stages.** The selection is sequential: its image-lr candidates use the (σ², τ) its first stage
-chose, and the main table's re-weighted cells (KDE, and the competitors through DM's image lr) use
-the final choice. The sweep reads both choices from the selection's cell records, by calling
+**Stages.** The selection is sequential: each of its five stages (σ², τ, surrogate length, image lr,
+iterations) uses the choices of the stages before it, and the main table's re-weighted cells (KDE,
+and the competitors through DM's image lr and iterations) use the final choice. The sweep reads both choices from the selection's cell records, by calling
 ``select_kde_settings`` itself on a runner that answers from the records; until they exist, the
 cells that depend on them are *pending* (the dry run counts them) and expand on the next pass.
-:func:`main` runs the passes one after the other (``--passes``, default 3: the σ² × τ candidates
-with everything that does not depend on a choice, then the image-lr candidates, then the
+:func:`main` runs the passes one after the other (``--passes``, default :data:`PASSES`: the σ² candidates
+with everything that does not depend on a choice, then each later stage's candidates, then the
 choice-dependent main cells). ``--kde-choice default`` skips the selection's influence instead: the
 main cells then use the profile's defaults ``KDEChoice(dataset, kde_method.kde, kde_method.dm.lr_img)``
 in one pass (where the notebook's validation choice differs, it computes those few cells itself).
@@ -85,6 +86,9 @@ EXECUTORS = ("sequential", "local", "slurm", "auto")
 # full-data evaluations, notebook 02's validation selection, surrogate diagnostics and data set builds
 # are not cells, and a cell counts as cached only once the sweep (not a notebook) has recorded it.
 NOTEBOOK_GROUPS = {"01": ("analysis",), "02": ("selection", "main"), "03": ("ablation",)}
+# passes of a full sweep: the selection's five stages (σ², τ, surrogate length, image lr, iterations)
+# one after the other, then the main cells that use the choice
+PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class SweepCell:
         c = self.cell
         kde = "" if c.kde is None else f" σ²={c.kde.sigma2:g} τ={c.kde.tau:g} {c.kde.scope}"
         lr = "" if c.lr_img is None else f" lr_img={c.lr_img:g}"
+        lr += "" if c.surrogate is None else f" surrogate={c.surrogate.epochs:g}ep"
+        lr += "" if c.iterations is None else f" iterations={c.iterations}"
         data = "unbiased" if c.unbiased else "biased"
         split = "" if self.evaluation is None or self.evaluation.split == "test" else f" ({self.evaluation.split})"
         return (f"{self.group}: {c.dataset} {c.conflict_ratio:g} {data} IPC {c.ipc} {c.label}{kde}{lr} "
@@ -215,9 +221,8 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
                 if "selection" in groups:
                     cells += asked
                     if choices[(name, ipc)] is None:
-                        pending.append(f"selection {name} IPC {ipc}: the image-lr candidates wait for the "
-                                       f"σ² × τ records" if len(asked) == len(K.selection.sigma2s) * len(K.selection.taus)
-                                       else f"selection {name} IPC {ipc}: waits for the image-lr records")
+                        pending.append(f"selection {name} IPC {ipc}: the next stage waits for the records of the "
+                                       f"{len(asked)} candidate(s) asked so far")
     if "main" in groups:
         # main_cells reads the runner's profile only; ``methods`` as notebook 02's parameter sets them
         runner = _runner(replace(profile, kde_method=replace(K, methods=tuple(methods))) if methods else profile)
@@ -226,9 +231,10 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
                 choice = default_choice(profile, name) if kde_choice == "default" else choices[(name, ipc)]
                 expanded = main_cells(runner, name, main_ratio(profile, name), ipc,
                                       choice or default_choice(profile, name))
-                if choice is None:  # only the cells that do not depend on the choice
-                    waiting = [c for c in expanded if c.kde is not None or c.lr_img is not None]
-                    expanded = [c for c in expanded if c.kde is None and c.lr_img is None]
+                if choice is None:  # only the cells that do not depend on the choice: every re-weighted
+                    # cell (KDE and the competitors) runs at the chosen image lr and iterations
+                    waiting = [c for c in expanded if c.weighted]
+                    expanded = [c for c in expanded if not c.weighted]
                     pending.append(f"main {name} IPC {ipc}: {len(waiting) * len(seeds)} cells wait for the "
                                    f"selection's choice")
                 for cell in expanded:
@@ -588,9 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kde-choice", choices=KDE_CHOICES, default="validation",
                    help="the main table's KDE settings: the selection's (validation split, from its records; "
                         "needs several passes) or the profile's defaults (one pass)")
-    p.add_argument("--passes", type=int, default=3,
+    p.add_argument("--passes", type=int, default=PASSES,
                    help="expand and run again while cells that waited for the selection's records appear "
-                        "(σ² × τ, then image lr, then the main table's re-weighted cells)")
+                        "(σ², τ, surrogate length, image lr, iterations, then the main table's re-weighted cells)")
     p.add_argument("--max-cells", type=int, default=None, help="only the first N missing cells (to time a few)")
     p.add_argument("--dry-run", action="store_true", help="list the cells, what is cached and the cost; run nothing")
     p.add_argument("--brief", action="store_true", help="with --dry-run: counts only, no per-cell list")
