@@ -21,6 +21,10 @@ def test_markdown_table_formats_missing_values():
                         {"a": "A", "b": "B", "c": "C", "d": "D"})
     # one decimal from 10 up, two below (ratios, weights), integers as they are, missing as a dash
     assert md.splitlines()[2] == "| 12.3 | — | 0.46 | 3 |"
+    # a count held in a float column (a mean over seeds of equal iteration counts) is shown as an integer
+    md = markdown_table(pd.DataFrame([{"iterations": 100.0, "acc": 100.0}, {"iterations": float("nan"), "acc": 1.5}]),
+                        {"iterations": "iterations", "acc": "acc"})
+    assert md.splitlines()[2:] == ["| 100 | 100.0 |", "| — | 1.5 |"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -31,10 +31,20 @@ def _fmt(v: object, digits: int = 1) -> str:
     return str(v)
 
 
+# counts that a table's float column holds (a mean over seeds of equal counts): shown as integers
+COUNT_COLUMNS = {"iterations"}
+
+
+def _cell(value: object, column: str) -> str:
+    if column in COUNT_COLUMNS and isinstance(value, float) and not pd.isna(value) and value.is_integer():
+        return str(int(value))
+    return _fmt(value)
+
+
 def markdown_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
     head = "| " + " | ".join(columns.values()) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
-    rows = ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for _, r in df.astype(object).iterrows()]
+    rows = ["| " + " | ".join(_cell(r[c], c) for c in columns) + " |" for _, r in df.astype(object).iterrows()]
     return "\n".join([head, rule, *rows])
 
 
