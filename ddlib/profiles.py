@@ -411,9 +411,9 @@ _KDE_METHODS = {
         # set in paper
         other_methods_datasets=("colored_mnist",), competitor_datasets=("colored_mnist",),
         # coordinate-wise: σ² ∈ {0.1, 1} at τ 0.1, τ ∈ {0.1, 0.01}, surrogate 0.25 or 1 epoch, image lr, and
-        # DM + KDE's iterations (50 or 100; DSA's and MTT's run their budgets here, every method in paper)
+        # every re-weighted method's iterations (half or all of its budget)
         selection=SelectionConfig(sigma2s=(0.1, 1.0), taus=(0.1, 0.01), surrogate_epochs=(0.25, 1.0),
-                                  lr_imgs=(1.0, 10.0), iteration_fractions=(0.5, 1.0), iteration_methods=("DM",)),
+                                  lr_imgs=(1.0, 10.0), iteration_fractions=(0.5, 1.0)),
         error_set=EvalSettings(TrainConfig(epochs=1, batch_size=256, dsa=False, model=_QUICK_MODEL), n_models=1),
         diagnostic_batches=20, projection_samples=3000),
     "paper": KDEMethodConfig(
@@ -440,7 +440,7 @@ _DEBIASING = {
     # (≈ 2.5 networks' cost each) run on the full data here and on the synthetic sets in paper.
     "quick": DebiasingConfig(
         validation_datasets=(("colored_mnist", 0.01),),
-        validation_train=TrainConfig(epochs=10, batch_size=256, dsa=False), validation_models=2,
+        validation_train=TrainConfig(epochs=10, batch_size=256, dsa=False), validation_models=3,
         validation_max_samples=30_000,
         datasets=("colored_mnist",), ipcs=(10,), grid_size=2,
         synthetic_methods=("ERM", "LfF", "JTT"),
