@@ -161,8 +161,12 @@ class GridRunner:
     def cell_dataset(self, cell: Cell) -> BiasedDataset:
         return self.dataset(cell.dataset, cell.conflict_ratio, cell.unbiased)
 
+    def surrogate_config(self, cell: Cell) -> SurrogateConfig:
+        """The cell's surrogate settings: its own, or the profile's."""
+        return cell.surrogate or self.profile.kde_method.surrogate
+
     def surrogate(self, cell: Cell) -> Surrogate:
-        config = cell.surrogate or self.profile.kde_method.surrogate
+        config = self.surrogate_config(cell)
         key = (cell.dataset, float(cell.conflict_ratio), config)
         if key not in self._surrogates:
             self._surrogates[key] = train_surrogate(self.cell_dataset(cell), config,
@@ -253,7 +257,7 @@ class GridRunner:
         if cell.weighting == KDE:
             kde = self.kde_config(cell)
             row.update({"σ²": kde.sigma2, "τ": kde.tau, "scope": kde.scope,
-                        "surrogate epochs": (cell.surrogate or self.profile.kde_method.surrogate).epochs})
+                        "surrogate epochs": self.surrogate_config(cell).epochs})
         if diagnostics and cell.weighted:
             batch = getattr(config, "batch_real", 64)
             row.update(generic_weight_diagnostics(self.weighter(cell), ds, batch, self.diagnostic_batches))

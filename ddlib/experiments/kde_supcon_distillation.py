@@ -113,10 +113,14 @@ def select_kde_settings(runner: GridRunner, dataset: str, conflict_ratio: float,
     kde = replace(K.kde, sigma2=float(c["DM"]), tau=tau0)
     tau_rows, c = _stage(runner, [dm(replace(kde, tau=t)) for t in sel.taus], seed, val, "τ", "τ")
     kde = replace(kde, tau=float(c["DM"]))
-    surrogates = [None if e == K.surrogate.epochs else replace(K.surrogate, epochs=e) for e in sel.surrogate_epochs]
-    length_rows, c = _stage(runner, [dm(kde, s) for s in surrogates], seed, val, "surrogate epochs",
-                            "surrogate epochs")
-    surrogate = None if float(c["DM"]) == K.surrogate.epochs else replace(K.surrogate, epochs=float(c["DM"]))
+
+    def surrogate_at(epochs: float) -> SurrogateConfig | None:
+        """The profile's surrogate trained ``epochs`` (None at its own length: the cells stay the default ones)."""
+        return None if epochs == K.surrogate.epochs else replace(K.surrogate, epochs=float(epochs))
+
+    length_rows, c = _stage(runner, [dm(kde, surrogate_at(e)) for e in sel.surrogate_epochs], seed, val,
+                            "surrogate epochs", "surrogate epochs")
+    surrogate = surrogate_at(c["DM"])
 
     cells = []
     for method in methods_on(runner, dataset):
@@ -131,19 +135,19 @@ def select_kde_settings(runner: GridRunner, dataset: str, conflict_ratio: float,
     choice = KDEChoice(dataset, kde, float(chosen_lr.get("DM", K.dm.lr_img)),
                        tuple((m, float(v)) for m, v in chosen_lr.items() if m != "DM"), surrogate)
 
-    cells = []
+    cells, budgets = [], {}
     for method in methods_on(runner, dataset):
         if sel.iteration_methods is not None and method not in sel.iteration_methods:
             continue
-        budget = iteration_budget(runner.profile, method)
+        budget = budgets[method] = iteration_budget(runner.profile, method)
         counts = dict.fromkeys(max(1, round(f * budget)) for f in sel.iteration_fractions)
-        cells += [replace(choice.cell(method, ipc, conflict_ratio), iterations=None if n == budget else n)
-                  for n in counts]
+        at_lr = choice.cell(method, ipc, conflict_ratio)
+        cells += [replace(at_lr, iterations=None if n == budget else n) for n in counts]
     stages = [sigma_rows, tau_rows, length_rows, lr_rows]
     if cells:
         iteration_rows, chosen_n = _stage(runner, cells, seed, val, "iterations", "iterations")
         choice = replace(choice, method_iterations=tuple((m, int(n)) for m, n in chosen_n.items()
-                                                         if int(n) != iteration_budget(runner.profile, m)))
+                                                         if int(n) != budgets[m]))
         stages.append(iteration_rows)
     rows = pd.concat(stages, ignore_index=True)
     rows["chosen"] = rows["chosen"].astype(bool)

@@ -77,7 +77,7 @@ def ablation_cells(profile: Any, datasets: Sequence[str] | None = None) -> list[
 
 def describe_variant(variant: SurrogateVariant, config: Any) -> dict[str, Any]:
     return {"family": variant.family, "objective": config.objective, "augment": config.augment,
-            "surrogate epochs": float(config.epochs), "embedding": config.embedding,
+            "embedding": config.embedding,
             "width": int(config.model.width)}
 
 
@@ -90,8 +90,7 @@ def ablation_rows(runner: GridRunner, cells: Sequence[Cell], seeds: Sequence[int
         for v, config in ablation_variants(runner.profile, name):
             described[(name, v.label)] = describe_variant(v, config)
     extra = pd.DataFrame([described[(r.dataset, r.variant)] for r in rows.itertuples()], index=rows.index)
-    # the runner's rows already carry "surrogate epochs" (the same value): the description's columns win
-    return pd.concat([rows.drop(columns=[c for c in extra if c in rows]), extra], axis=1)
+    return pd.concat([rows, extra], axis=1)  # the runner's rows carry the surrogate's epochs already
 
 
 def replicate_values(group: pd.DataFrame) -> tuple[list[float], str]:
@@ -105,7 +104,8 @@ def replicate_values(group: pd.DataFrame) -> tuple[list[float], str]:
     return group["acc"].tolist(), "seeds"
 
 
-VARIANT_KEYS = ("family", "objective", "augment", "surrogate epochs", "embedding", "width")
+# what describes a variant beyond the runner's columns (its epochs: the runner's "surrogate epochs")
+VARIANT_KEYS = ("family", "objective", "augment", "embedding", "width")
 
 
 def ablation_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +118,6 @@ def ablation_table(rows: pd.DataFrame) -> pd.DataFrame:
         s = summarise(values)
         extra.append({"dataset": name, "label": label, **{k: g[k].iloc[0] for k in VARIANT_KEYS if k in g},
                       "acc low": s.low, "acc high": s.high, "± 95 %": s.half_width, "interval over": over})
-    table = table.drop(columns=[k for k in VARIANT_KEYS if k in table])  # the variant's description wins
     return table.merge(pd.DataFrame(extra), on=["dataset", "label"], how="left", sort=False)
 
 

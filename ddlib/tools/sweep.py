@@ -119,12 +119,12 @@ class SweepCell:
     def label(self) -> str:
         c = self.cell
         kde = "" if c.kde is None else f" σ²={c.kde.sigma2:g} τ={c.kde.tau:g} {c.kde.scope}"
-        lr = "" if c.lr_img is None else f" lr_img={c.lr_img:g}"
-        lr += "" if c.surrogate is None else f" surrogate={c.surrogate.epochs:g}ep"
-        lr += "" if c.iterations is None else f" iterations={c.iterations}"
+        settings = "" if c.lr_img is None else f" lr_img={c.lr_img:g}"
+        settings += "" if c.surrogate is None else f" surrogate={c.surrogate.epochs:g}ep"
+        settings += "" if c.iterations is None else f" iterations={c.iterations}"
         data = "unbiased" if c.unbiased else "biased"
         split = "" if self.evaluation is None or self.evaluation.split == "test" else f" ({self.evaluation.split})"
-        return (f"{self.group}: {c.dataset} {c.conflict_ratio:g} {data} IPC {c.ipc} {c.label}{kde}{lr} "
+        return (f"{self.group}: {c.dataset} {c.conflict_ratio:g} {data} IPC {c.ipc} {c.label}{kde}{settings} "
                 f"seed {self.seed}{split}")
 
 
