@@ -15,6 +15,11 @@ Sources are identified by content: :func:`file_content_digest` hashes the bytes 
 :func:`folder_content_digest` the bytes of every file under a folder, with an index of per-file
 digests stored in the cache and reused only while a file's size and mtime are unchanged.
 
+Build times: ``meta.json`` also records when the artifact's builder held its lock and when it
+committed (``build``: wall-clock start, finish, seconds, process id), so one run's cache is also
+its profile (``python -m ddlib.tools.profile_run`` sums it by kind). Nothing reads it back into a
+result: it is outside the key and outside the provenance.
+
 Checkpoints (resumable state written many times during a run) carry their checksum inside the
 file (:func:`write_checked` / :func:`read_checked`), so a flipped bit is detected before restore.
 
@@ -32,6 +37,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -277,6 +283,7 @@ class ArtifactDir:
         self.config = config
         self.key = config_key(config)
         self.path = (root or cache_root()) / kind / self.key
+        self._lock_acquired: float | None = None  # wall-clock time this object's builder got the lock
 
     # -- reading ---------------------------------------------------------------------------
     def meta(self) -> dict[str, Any] | None:
@@ -310,11 +317,24 @@ class ArtifactDir:
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Exclusive lock on this artifact across processes (``<key>.lock`` beside its folder): hold it
         while deciding "load or build" and while building, so concurrent runs build it once."""
-        return file_lock(self.path.parent / f"{self.key}.lock")
+        return self._timed(file_lock(self.path.parent / f"{self.key}.lock"))
+
+    @contextlib.contextmanager
+    def _timed(self, lock: contextlib.AbstractContextManager[None]) -> Iterator[None]:
+        with lock:
+            outermost = self._lock_acquired is None
+            if outermost:
+                self._lock_acquired = time.time()
+            try:
+                yield
+            finally:
+                if outermost:
+                    self._lock_acquired = None
 
     # -- writing ---------------------------------------------------------------------------
     def commit(self, files: Mapping[str, Callable[[Path], None]], provenance: Mapping[str, Any]) -> None:
         """Write every file atomically, then ``meta.json`` (written last: it marks completeness)."""
+        started = self._lock_acquired  # None: committed without the lock (no build time known)
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / META_FILE).unlink(missing_ok=True)
         digests = {}
@@ -324,8 +344,17 @@ class ArtifactDir:
         atomic_write_json(
             self.path / META_FILE,
             {"kind": self.kind, "key": self.key, "config": self.config, "files": digests,
-             "provenance": dict(provenance)},
+             "provenance": dict(provenance), "build": build_record(started)},
         )
+
+
+def build_record(started: float | None) -> dict[str, Any]:
+    """When a build ran (``meta.json``'s ``build``): start (lock acquired), finish (now), seconds,
+    process id. The seconds include the builders of the artifacts it needed and built inside it;
+    :mod:`ddlib.tools.profile_run` subtracts them."""
+    finished = time.time()
+    return {"started": started, "finished": finished,
+            "seconds": None if started is None else finished - started, "pid": os.getpid()}
 
 
 def get_or_build(artifact: ArtifactDir, load: Callable[[], Any], build: Callable[[], Any],

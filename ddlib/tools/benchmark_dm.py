@@ -2,6 +2,7 @@
 
     python -m ddlib.tools.benchmark_dm dm --profile paper --ipc 50 --batch-real 256 --device cuda
     python -m ddlib.tools.benchmark_dm eval --profile paper --ipc 50 --epochs 5 --device cuda
+    python -m ddlib.tools.benchmark_dm layers --width 32 --batch 128
 
 ``dm`` prints milliseconds per iteration (median over timed iterations after warm-up) and peak
 memory of four variants on the same card and settings:
@@ -13,6 +14,11 @@ memory of four variants on the same card and settings:
 * ``reference`` — a re-implementation of the reference code's loop: a network built on the host
   every iteration, per class a real batch copied from host memory, one augmentation call for the
   real and one for the synthetic images, one forward pass each, and ``loss.item()`` every step.
+
+``layers`` times each block of the ConvNet (conv 3×3 → instance norm → ReLU → 2×2 average pool) in
+PyTorch's default memory layout and in channels-last, forward without gradients (DM's real side,
+test-set prediction) and forward + backward (training, DM's synthetic side): on a CPU the layout
+decides which oneDNN kernel runs, and the fastest layout differs per layer and per direction.
 
 ``eval`` times the evaluation protocol: k networks trained at once
 (:mod:`ddlib.training.batched`) vs one after another. Every variant runs in its own subprocess so
@@ -173,6 +179,62 @@ def _time_evaluation(dataset_name: str, profile_name: str, ipc: int, epochs: int
             "threads": torch.get_num_threads()}
 
 
+LAYOUTS = {"default": (False, False, False), "channels-last": (True, True, True),
+           "conv cl, norm + pool default": (True, False, False), "conv + pool cl, norm default": (True, False, True)}
+
+
+def _median_ms(fn, repeats: int) -> float:
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def _time_layers(width: int, batch: int, repeats: int) -> list[dict]:
+    """Median ms of one ConvNet block per input size and layout (see the module docstring)."""
+    import torch.nn.functional as F
+    cl = torch.channels_last
+    gen = torch.Generator().manual_seed(0)
+    norm_w, norm_b = torch.rand(width, generator=gen) + 0.5, torch.rand(width, generator=gen)
+
+    def block(x, w, b, pad, conv_cl, norm_cl, pool_cl):
+        if conv_cl:
+            x, w = x.contiguous(memory_format=cl), w.contiguous(memory_format=cl)
+        y = F.conv2d(x, w, b, padding=pad)
+        y = y.contiguous(memory_format=cl) if norm_cl else y.contiguous()
+        y = F.relu(F.group_norm(y, width, norm_w, norm_b))
+        y = y.contiguous(memory_format=cl) if pool_cl else y.contiguous()
+        return F.avg_pool2d(y, 2)
+
+    rows = []
+    # the three blocks of the quick ConvNet on 28×28 inputs: 3→w at 28 (padded to 32), w→w at 16, at 8
+    for cin, size, pad in ((3, 28, 3), (width, 16, 1), (width, 8, 1)):
+        x = torch.randn(batch, cin, size, size, generator=gen)
+        w, b = torch.randn(width, cin, 3, 3, generator=gen) * 0.1, torch.randn(width, generator=gen)
+        for layout, flags in LAYOUTS.items():
+            with torch.no_grad():
+                forward = _median_ms(lambda: block(x, w, b, pad, *flags), repeats)
+            xg = x.clone().requires_grad_(True)
+            both = _median_ms(lambda: block(xg, w, b, pad, *flags).sum().backward(), repeats)
+            rows.append({"block": f"{cin}→{width} at {size}×{size}", "layout": layout,
+                         "forward_ms": forward, "forward_backward_ms": both})
+    return rows
+
+
+def _print_layers(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    rows = _time_layers(args.width, args.batch, args.repeats)
+    print(f"ConvNet blocks, width {args.width}, batch {args.batch}, CPU ({torch.get_num_threads()} threads), "
+          f"median of {args.repeats} calls")
+    print(f"{'block':<18} {'layout':<30} {'forward (ms)':>13} {'fwd + bwd (ms)':>15}")
+    for r in rows:
+        print(f"{r['block']:<18} {r['layout']:<30} {r['forward_ms']:>13.2f} {r['forward_backward_ms']:>15.2f}")
+
+
 def _child(args: argparse.Namespace, what: str, variant: str) -> dict:
     cmd = [sys.executable, "-m", "ddlib.tools.benchmark_dm", what, "--variant", variant, "--dataset", args.dataset,
            "--profile", args.profile, "--ipc", str(args.ipc), "--batch-real", str(args.batch_real),
@@ -186,7 +248,7 @@ def _child(args: argparse.Namespace, what: str, variant: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=["dm", "eval"], default="dm")
+    parser.add_argument("what", nargs="?", choices=["dm", "eval", "layers"], default="dm")
     parser.add_argument("--dataset", default="colored_mnist")
     parser.add_argument("--profile", default="quick", help="network, DM and evaluation settings (smoke|quick|paper)")
     parser.add_argument("--ipc", type=int, default=10)
@@ -196,8 +258,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="eval: epochs timed")
     parser.add_argument("--variants", default=None, help="comma-separated subset of the variants")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--width", type=int, default=32, help="layers: the ConvNet's width")
+    parser.add_argument("--batch", type=int, default=128, help="layers: images per call")
+    parser.add_argument("--repeats", type=int, default=30, help="layers: timed calls per cell")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="layers: intra-op threads")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.what == "layers":
+        _print_layers(args)
+        return
 
     if args.variant:  # child process: one variant, JSON on stdout
         if args.what == "dm":
