@@ -226,9 +226,13 @@ def _time_layers(width: int, batch: int, repeats: int) -> list[dict]:
 
 
 def _print_layers(args: argparse.Namespace) -> None:
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
-    rows = _time_layers(args.width, args.batch, args.repeats)
-    print(f"ConvNet blocks, width {args.width}, batch {args.batch}, CPU ({torch.get_num_threads()} threads), "
+    try:  # the thread count is process-wide: put it back for a caller that goes on computing
+        rows = _time_layers(args.width, args.batch, args.repeats)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"ConvNet blocks, width {args.width}, batch {args.batch}, CPU ({args.threads} threads), "
           f"median of {args.repeats} calls")
     print(f"{'block':<18} {'layout':<30} {'forward (ms)':>13} {'fwd + bwd (ms)':>15}")
     for r in rows:
