@@ -275,3 +275,54 @@ def test_an_unwritable_cache_fails_before_distilling(toy_dataset, isolated_cache
     with pytest.raises(CacheError, match="not writable.*DDLIB_CACHE"):
         distill_dm(toy_dataset, 1, CFG, progress=False)
     assert ran["n"] == 0
+
+
+# -- raw errors made clear (issue: the last raw errors) ------------------------------------------
+def test_a_read_only_cache_fails_at_the_lock_with_a_clear_error(tmp_path, monkeypatch):
+    import os
+    import pytest
+    from ddlib.core.cache import ArtifactDir, CacheError
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    root = tmp_path / "ro"
+    root.mkdir()
+    root.chmod(0o500)
+    try:
+        with pytest.raises(CacheError, match="cannot take the cache lock .*writable folder"):
+            with ArtifactDir("things", {"a": 1}, root=root).lock():
+                pass
+    finally:
+        root.chmod(0o700)
+
+
+def test_the_lock_error_names_the_folder_when_its_parent_is_a_file(tmp_path):
+    import pytest
+    from ddlib.core.cache import ArtifactDir, CacheError
+    (tmp_path / "things").write_text("not a folder")
+    with pytest.raises(CacheError, match="cannot take the cache lock"):
+        with ArtifactDir("things/sub", {"a": 1}, root=tmp_path).lock():
+            pass
+
+
+def test_fixed_weights_with_too_few_scores_say_so():
+    import pytest
+    import torch
+    from ddlib.weighting.base import FixedWeights
+    weighter = FixedWeights(torch.ones(5), "five")
+    assert torch.allclose(weighter(torch.tensor([[0, 4]])), torch.tensor([[0.5, 0.5]]))
+    with pytest.raises(ValueError, match="holds 5 scores, but the batch asks for training sample 7"):
+        weighter(torch.tensor([[0, 7]]))
+
+
+def test_kde_weights_refuse_an_all_false_mask_row_instead_of_returning_nan():
+    import pytest
+    import torch
+    from ddlib.kde_supcon.kde import density_to_weights, kde_weights
+    z = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[True, True, False], [False, False, False]])
+    with pytest.raises(ValueError, match="mask row is all False"):
+        kde_weights(z, 1.0, 0.1, mask)
+    with pytest.raises(ValueError, match="the mask has shape"):
+        density_to_weights(torch.zeros(2, 3), 0.1, torch.ones(2, 2, dtype=torch.bool))
+    ok = kde_weights(z, 1.0, 0.1, torch.tensor([[True, True, False], [True, False, False]]))
+    assert torch.allclose(ok.sum(-1), torch.ones(2)) and ok[1, 0] == 1.0 and ok[0, 2] == 0.0

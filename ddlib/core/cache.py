@@ -253,8 +253,12 @@ def file_lock(path: Path) -> Iterator[None]:
         if held is not None:
             _HELD_LOCKS[key] = (held[0], held[1] + 1)
     if held is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a+b")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+b")
+        except OSError as exc:  # a read-only cache fails here first: say which folder and what to do
+            raise CacheError(f"cannot take the cache lock {path} ({exc.strerror or exc}); set ${CACHE_ENV} to a "
+                             "writable folder, or fix its permissions") from exc
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         except BaseException:

@@ -115,6 +115,11 @@ def density_to_weights(density: torch.Tensor, tau: float, mask: torch.Tensor | N
     if mask is None:
         mask = torch.ones_like(d, dtype=torch.bool)
     mask = mask.to(d.device)
+    if mask.shape != d.shape:
+        raise ValueError(f"the mask has shape {tuple(mask.shape)} but the densities {tuple(d.shape)}; give one "
+                         "entry per sample")
+    if not mask.any(dim=-1).all():  # softmax over only −inf is NaN
+        raise ValueError("a mask row is all False: every row (class batch) needs at least one sample to weigh")
     logits = torch.zeros_like(d) if math.isinf(tau) else -d / tau
     logits = logits.masked_fill(~mask, float("-inf"))
     return torch.softmax(logits, dim=-1).float()
