@@ -104,9 +104,10 @@ class FixedWeights:
         self.config = config or {}
 
     def __call__(self, indices: torch.Tensor) -> torch.Tensor:
-        if len(indices) and int(indices.max()) >= len(self.scores):
+        largest = int(indices.max()) if indices.numel() else -1
+        if largest >= len(self.scores):
             raise ValueError(f"FixedWeights {self.name!r} holds {len(self.scores)} scores, but the batch asks for "
-                             f"training sample {int(indices.max())}: give one score per training sample of the "
+                             f"training sample {largest}: give one score per training sample of the "
                              "data set being distilled")
         w = self.scores[indices]
         return (w / w.sum(dim=1, keepdim=True)).float()
