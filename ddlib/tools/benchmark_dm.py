@@ -13,16 +13,21 @@ memory of four variants on the same card and settings:
 * ``loop``      — the same with one forward pass per class;
 * ``reference`` — a re-implementation of the reference code's loop: a network built on the host
   every iteration, per class a real batch copied from host memory, one augmentation call for the
-  real and one for the synthetic images, one forward pass each, and ``loss.item()`` every step.
+  real and one for the synthetic images, one forward pass each (the whole batch at once in the default memory layout, whatever
+  CPU path :meth:`ddlib.models.ConvNet.embed` takes), and ``loss.item()`` every step.
 
 ``layers`` times each block of the ConvNet (conv 3×3 → instance norm → ReLU → 2×2 average pool) in
 PyTorch's default memory layout and in channels-last, forward without gradients (DM's real side,
 test-set prediction) and forward + backward (training, DM's synthetic side): on a CPU the layout
 decides which oneDNN kernel runs, and the fastest layout differs per layer and per direction.
 
-``eval`` times the evaluation protocol: k networks trained at once
-(:mod:`ddlib.training.batched`) vs one after another. Every variant runs in its own subprocess so
-that peak memory (RSS on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU) is its own.
+``eval`` times the evaluation protocol, training and the prediction of the test split: k networks
+trained at once (:mod:`ddlib.training.batched`), one after another, and one after another as the
+reference runs them (``reference``: every forward pass over the whole batch at once in the default
+memory layout, whatever CPU path :meth:`ddlib.models.ConvNet.embed` takes).
+Every variant runs in its own subprocess so that peak memory (RSS on the CPU,
+``torch.cuda.max_memory_allocated`` on a GPU) is its own, and so that ``reference`` can switch the
+ConvNet's CPU path off for its process alone.
 Figures are printed, never asserted.
 """
 
@@ -40,7 +45,7 @@ from dataclasses import replace
 import torch
 
 DM_VARIANTS = ("ours", "batched", "loop", "reference")
-EVAL_VARIANTS = ("at-once", "sequential")
+EVAL_VARIANTS = ("at-once", "sequential", "reference")
 
 
 def _sync(dev: torch.device) -> None:
@@ -52,6 +57,11 @@ def _peak(dev: torch.device) -> tuple[float, str]:
     if dev.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20, "GPU max allocated"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"  # Linux: KiB
+
+
+def _reference_embed(net, x: torch.Tensor) -> torch.Tensor:
+    """The reference's forward pass: the whole batch at once, in the default memory layout."""
+    return net.features(x).flatten(1)
 
 
 def _reference_iteration(dataset, config, members, train_images, syn, optimizer, dsa, gens, dev) -> float:
@@ -72,7 +82,7 @@ def _reference_iteration(dataset, config, members, train_images, syn, optimizer,
             params = dsa.draw(1, gens[2], dataset.image_size[0])
             real = dsa.apply(real, AugmentParams(params.family, params.values))
             s = dsa.apply(s, AugmentParams(params.family, params.values))
-        loss = loss + ((net.embed(real).mean(0) - net.embed(s).mean(0)) ** 2).sum()
+        loss = loss + ((_reference_embed(net, real).mean(0) - _reference_embed(net, s).mean(0)) ** 2).sum()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -149,12 +159,25 @@ def _time_dm_iterations(dataset_name: str, profile_name: str, ipc: int, batch_re
 
 
 def _time_evaluation(dataset_name: str, profile_name: str, ipc: int, epochs: int, variant: str, device: str) -> dict:
+    from ddlib.models import ConvNet
+
+    original = ConvNet.embed
+    if variant == "reference":  # every pass whole-batch, default layout (put back below: tests call this)
+        ConvNet.embed = _reference_embed
+    try:
+        return _time_evaluation_variant(dataset_name, profile_name, ipc, epochs, variant, device)
+    finally:
+        ConvNet.embed = original
+
+
+def _time_evaluation_variant(dataset_name: str, profile_name: str, ipc: int, epochs: int, variant: str,
+                             device: str) -> dict:
     from ddlib.core.seeding import derive_seed, torch_generator
     from ddlib.datasets import load_dataset
     from ddlib.distill.synthetic import init_from_real
     from ddlib.profiles import get_profile
     from ddlib.training.batched import train_classifiers_batched
-    from ddlib.training.loop import train_classifier
+    from ddlib.training.loop import predict, train_classifier
 
     profile = get_profile(profile_name)
     settings = profile.evaluation
@@ -166,14 +189,19 @@ def _time_evaluation(dataset_name: str, profile_name: str, ipc: int, epochs: int
     _sync(dev)
     t0 = time.perf_counter()
     if variant == "at-once":
-        train_classifiers_batched(dataset, images, labels, train, seeds, dev)
+        models = train_classifiers_batched(dataset, images, labels, train, seeds, dev)
     else:
-        for seed in seeds:
-            train_classifier(dataset, images, labels, train, seed, dev)
+        models = [train_classifier(dataset, images, labels, train, seed, dev) for seed in seeds]
     _sync(dev)
     seconds = time.perf_counter() - t0
+    test_images = torch.from_numpy(dataset.test.images)
+    t0 = time.perf_counter()
+    predict(models[0], dataset, test_images, dev)
+    _sync(dev)
+    predict_seconds = time.perf_counter() - t0
     peak_mb, memory_kind = _peak(dev)
     return {"variant": variant, "ms_per_epoch": 1000 * seconds / epochs, "peak_memory_mb": peak_mb,
+            "predict_ms": 1000 * predict_seconds, "test_images": len(test_images),
             "memory": memory_kind, "n_models": len(seeds), "width": train.model.width, "ipc": ipc,
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU",
             "threads": torch.get_num_threads()}
@@ -300,12 +328,18 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"evaluation: {first['n_models']} ConvNets (width {first['width']}) on IPC {args.ipc}, "
               f"profile {args.profile}, device {first['device_name']} ({first['threads']} threads)")
-        print(f"{'variant':<12} {'ms/epoch (all models)':>22} {'peak memory (MB)':>17}")
+        print(f"{'variant':<12} {'ms/epoch (all models)':>22} {'predict test (ms/model)':>24} {'peak memory (MB)':>17}")
         for r in rows:
-            print(f"{r['variant']:<12} {r['ms_per_epoch']:>22.1f} {r['peak_memory_mb']:>17.0f}")
-        by = {r["variant"]: r["ms_per_epoch"] for r in rows}
-        if len(by) == 2:
-            print(f"speed-up of training them at once: {by['sequential'] / by['at-once']:.2f}×")
+            print(f"{r['variant']:<12} {r['ms_per_epoch']:>22.1f} {r['predict_ms']:>24.1f} {r['peak_memory_mb']:>17.0f}")
+        print(f"(prediction: the {first['test_images']:,} images of the test split, one network)")
+        by = {r["variant"]: r for r in rows}
+        if "at-once" in by and "sequential" in by:
+            ratio = by["sequential"]["ms_per_epoch"] / by["at-once"]["ms_per_epoch"]
+            print(f"speed-up of training them at once: {ratio:.2f}×")
+        if "sequential" in by and "reference" in by:
+            train_ratio = by["reference"]["ms_per_epoch"] / by["sequential"]["ms_per_epoch"]
+            predict_ratio = by["reference"]["predict_ms"] / by["sequential"]["predict_ms"]
+            print(f"speed-up over the reference: training {train_ratio:.2f}×, prediction {predict_ratio:.2f}×")
 
 
 if __name__ == "__main__":
