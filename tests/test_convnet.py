@@ -33,3 +33,77 @@ def test_initialisation_is_driven_by_the_generator():
 def test_bad_configuration_is_rejected_with_the_choices():
     with pytest.raises(ValueError, match="instancenorm"):
         ConvNetConfig(norm="weird")
+
+
+# -- the CPU path (chunks; channels-last first block without autograd) ------------------------------
+from ddlib.models import convnet as convnet_module  # noqa: E402
+
+
+def _net(norm="instancenorm", pooling="avgpooling", channels=3, size=28):
+    return build_convnet(channels, 4, size, ConvNetConfig(depth=2, width=8, norm=norm, pooling=pooling),
+                         torch_generator(0, "test", "net"))
+
+
+@pytest.mark.parametrize("norm", ["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"])
+@pytest.mark.parametrize("pooling", ["avgpooling", "maxpooling", "none"])
+def test_cpu_inference_path_agrees_with_the_default_pass(norm, pooling):
+    net = _net(norm, pooling).eval()
+    x = torch.randn(150, 3, 28, 28, generator=torch_generator(1, "test", "x"))  # > one chunk, ragged tail
+    with torch.no_grad():
+        fast = net.embed(x)
+        default = net._embed_default(x)
+    assert fast.shape == default.shape
+    torch.testing.assert_close(fast, default, rtol=1e-4, atol=1e-5)
+
+
+def test_cpu_training_path_keeps_each_images_outputs_and_the_gradient():
+    net = _net()
+    x = torch.randn(150, 3, 28, 28, generator=torch_generator(2, "test", "x"))
+    out = net.embed(x)
+    # every image's forward is computed alone: the chunked outputs are bit-identical to the default pass
+    assert torch.equal(out, net._embed_default(x))
+    out.square().sum().backward()
+    chunked = [p.grad.clone() for p in net.features.parameters()]
+    net.zero_grad()
+    net._embed_default(x).square().sum().backward()
+    for got, want in zip(chunked, (p.grad for p in net.features.parameters())):  # only the summation order differs
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_route_is_taken_only_without_autograd(monkeypatch):
+    net = _net()
+    calls = []
+    original = convnet_module.ConvNet._embed_cpu_inference
+    monkeypatch.setattr(convnet_module.ConvNet, "_embed_cpu_inference",
+                        lambda self, x: calls.append(len(x)) or original(self, x))
+    x = torch.randn(100, 3, 28, 28)
+    net.embed(x)
+    assert calls == []
+    with torch.no_grad():
+        net.embed(x)
+    assert calls == [convnet_module.CPU_INFERENCE_CHUNK, 100 - convnet_module.CPU_INFERENCE_CHUNK]
+
+
+def test_batch_norm_in_training_mode_sees_the_whole_batch():
+    net = _net("batchnorm").train()
+    x = torch.randn(150, 3, 28, 28)
+    assert torch.equal(net.embed(x), net._embed_default(x))  # one pass: batch statistics over all 150
+
+
+def test_cpu_path_leaves_parameters_in_their_layout():
+    net = _net()
+    before = [p.detach().clone() for p in net.parameters()]
+    with torch.no_grad():
+        net.embed(torch.randn(70, 3, 28, 28))
+    for p, q in zip(net.parameters(), before):
+        assert p.is_contiguous() and torch.equal(p, q)
+
+
+def test_numerics_tag_is_in_the_keys_of_what_a_convnet_computes():
+    from conftest import make_toy_dataset
+    from ddlib.distill.dm import DMConfig, DMMethod
+    from ddlib.training.evaluation import EvalSettings, _settings_key
+    from ddlib.training.objectives import TrainConfig
+    ds = make_toy_dataset()
+    assert DMMethod(ds, 2, DMConfig(), None, torch.device("cpu")).cache_key()["numerics"] == convnet_module.NUMERICS
+    assert _settings_key(EvalSettings(TrainConfig(), 1))["numerics"] == convnet_module.NUMERICS

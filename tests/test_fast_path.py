@@ -29,8 +29,11 @@ CPU = torch.device("cpu")
 DM_TINY = DMConfig(iterations=6, batch_real=8, model=TINY, checkpoint_every=0)
 
 # Digests of the results of the code before the fast path existed (same settings): the CPU path
-# must keep giving them bit for bit.
-BEFORE = {"dm": "6cef204cbafa1d70", "dsa": "22ebb6e4fbecc007", "mtt": "3d346cb270f5ab8c", "train": "078b6084667b235d"}
+# must keep giving them bit for bit. DM and training were re-pinned when the ConvNet's CPU numerics
+# became version 2 (ddlib.models.convnet.NUMERICS: chunked passes, channels-last first block without
+# autograd); DSA and MTT kept theirs (their tiny batches fit one chunk and need the gradient), and
+# training changed only because it trains on the new DM set.
+BEFORE = {"dm": "63957353c3095561", "dsa": "22ebb6e4fbecc007", "mtt": "3d346cb270f5ab8c", "train": "0c06a5a436390cd3"}
 
 
 def test_cpu_path_is_bit_for_bit_what_it_was(isolated_cache):

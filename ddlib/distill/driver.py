@@ -34,6 +34,7 @@ from ddlib.core.progress import progress as progress_bar
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
 from ddlib.distill.synthetic import SyntheticSet, check_ipc, init_from_real
+from ddlib.models.convnet import NUMERICS
 from ddlib.weighting.base import CheckedWeighter, SampleWeighter, weighter_config
 
 
@@ -198,7 +199,7 @@ class DistillationMethod(ABC):
 
     def cache_key(self) -> dict[str, Any]:
         return {"dataset": self.dataset.fingerprint, "ipc": self.ipc, "config": self.config,
-                "weights": self.weights_key(), "format": 1}
+                "weights": self.weights_key(), "numerics": NUMERICS, "format": 1}
 
     def stream_device(self, name: str) -> torch.device:
         """Where random stream ``name`` draws (CPU unless a device-resident path says otherwise)."""

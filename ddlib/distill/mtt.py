@@ -57,6 +57,7 @@ from ddlib.augment import DSA
 from ddlib.core.cache import ArtifactDir, save_torch, tensor_digest
 from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
+from ddlib.models.convnet import NUMERICS
 from ddlib.core.progress import progress as progress_bar
 from ddlib.core.seeding import torch_generator
 from ddlib.distill.driver import DistillationMethod, run_distillation
@@ -235,7 +236,7 @@ def expert_artifact(dataset: BiasedDataset, config: ExpertConfig, index: int,
                     weights_key: dict[str, Any]) -> ArtifactDir:
     training = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "count"}
     return ArtifactDir("experts", {"dataset": dataset.fingerprint, "training": training, "weights": weights_key,
-                                   "index": index, "format": 1})
+                                   "index": index, "numerics": NUMERICS, "format": 1})
 
 
 def load_experts(dataset: BiasedDataset, config: ExpertConfig, sample_weights: torch.Tensor | None = None,

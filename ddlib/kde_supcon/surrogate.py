@@ -39,7 +39,7 @@ from ddlib.core.cache import ArtifactDir, save_torch
 from ddlib.datasets import BiasedDataset
 from ddlib.kde_supcon.supcon import supcon_loss
 from ddlib.models import ConvNetConfig, build_convnet
-from ddlib.models.convnet import ConvNet, init_parameters
+from ddlib.models.convnet import NUMERICS, ConvNet, init_parameters
 from ddlib.core.seeding import torch_generator
 
 OBJECTIVES = ("supcon", "erm")
@@ -126,7 +126,8 @@ def _embed(encoder: ConvNet, head: nn.Module | None, x: torch.Tensor, layer: str
 
 
 def _artifact(dataset: BiasedDataset, config: SurrogateConfig) -> ArtifactDir:
-    return ArtifactDir("surrogates", {"dataset": dataset.fingerprint, "config": config, "format": 1})
+    return ArtifactDir("surrogates", {"dataset": dataset.fingerprint, "config": config, "numerics": NUMERICS,
+                                      "format": 1})
 
 
 def _build(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device) -> tuple[ConvNet, nn.Module | None]:

@@ -30,6 +30,7 @@ from ddlib.core.cache import ArtifactDir, tensor_digest
 from ddlib.core.precision import check_precision, precision_context
 from ddlib.core.seeding import derive_seed
 from ddlib.datasets import BiasedDataset, BiasedSplit
+from ddlib.models.convnet import NUMERICS
 from ddlib.training.batched import train_classifiers_batched
 from ddlib.training.loop import predict, train_classifier
 from ddlib.training.plateau import CurvePoint, PlateauRule, train_until_plateau
@@ -267,7 +268,7 @@ def evaluate_full_data_converged(dataset: BiasedDataset, settings: FullDataSetti
 # -- cached evaluations ----------------------------------------------------------------------------
 def _settings_key(settings: EvalSettings) -> dict[str, Any]:
     key = {"config": settings.train, "n_models": settings.n_models, "seed": settings.seed,
-           "objective": objective_config(settings.objective)}
+           "objective": objective_config(settings.objective), "numerics": NUMERICS}
     if settings.precision != "fp32":  # only then: earlier results keep their keys
         key["precision"] = settings.precision
     if settings.split != "test":  # only then: test-split results keep their keys (and their values)

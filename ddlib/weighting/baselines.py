@@ -25,6 +25,7 @@ import torch
 
 from ddlib.core.cache import ArtifactDir, save_npz, tensor_digest
 from ddlib.datasets import BiasedDataset
+from ddlib.models.convnet import NUMERICS
 from ddlib.training.evaluation import EvalSettings
 from ddlib.training.loop import predict, train_classifier
 
@@ -122,7 +123,8 @@ def erm_error_set(dataset: BiasedDataset, settings: EvalSettings, device: torch.
     ``settings.seed``, then predicts every training sample. Cached under the data set and the settings."""
     from ddlib.training.evaluation import full_data_index
     device = torch.device(device)
-    key = {"dataset": dataset.fingerprint, "train": settings.train, "seed": settings.seed, "format": 1}
+    key = {"dataset": dataset.fingerprint, "train": settings.train, "seed": settings.seed, "numerics": NUMERICS,
+           "format": 1}
     if max_samples is not None:
         key["max_samples"] = max_samples
     artifact = ArtifactDir("error_sets", key)
