@@ -90,7 +90,7 @@ the notebooks in notebooks/ in order with papermill for the chosen profile.
   --in-place    also write the executed notebooks back into notebooks/ (to refresh the committed
                 outputs; normally only for the quick profile)
   --run-dir D   where the executed copies go (default runs/<profile>-<date>-<time>/)
-  --no-install  do not create or update .venv; use the python3 on PATH as it is
+  --no-install  do not create or update .venv; use $DDLIB_VENV as it is when set, else the python3 on PATH
   --headline    only the paper's headline check (python -m ddlib.tools.headline; default profile
                 headline: Colored MNIST 5 %, IPC 50, DM vs DM + KDE at the paper's settings, one GPU)
   --dry-run     list per notebook the distilled sets (sweep cells) that are cached and those that would
@@ -143,6 +143,42 @@ esac
 start_watchdog
 
 
+# ---- which notebooks -------------------------------------------------------------------------
+mapfile -t NOTEBOOKS < <(ls notebooks/[0-9][0-9]_*.ipynb 2>/dev/null | sort)
+if [[ -n "$ONLY" ]]; then
+    selected=()
+    for nb in "${NOTEBOOKS[@]}"; do
+        name="$(basename "$nb")"
+        if [[ "$name" == "$ONLY" || "${name%.ipynb}" == "$ONLY" || "$name" == "$ONLY"_* ]]; then selected+=("$nb"); fi
+    done
+    if [[ ${#selected[@]} -eq 0 ]]; then
+        echo "reproduce.sh: no notebook matches '$ONLY'; available:" >&2
+        for nb in "${NOTEBOOKS[@]}"; do echo "  $(basename "$nb")" >&2; done
+        exit 2
+    fi
+    NOTEBOOKS=("${selected[@]}")
+fi
+if [[ ${#NOTEBOOKS[@]} -eq 0 ]]; then echo "reproduce.sh: no notebooks found in notebooks/" >&2; exit 1; fi
+
+# ---- the run folder (checked before any install: a bad one fails now, not after the environment) ----
+check_run_dir() {
+    RUN_DIR="${RUN_DIR:-runs/$PROFILE-$(date +%Y%m%d-%H%M%S)}"
+    if [[ -e "$RUN_DIR" && ! -d "$RUN_DIR" ]]; then
+        echo "reproduce.sh: --run-dir $RUN_DIR is a file, not a folder; name a folder (it is created if missing)" >&2
+        exit 2
+    fi
+    if ! mkdir -p "$RUN_DIR" 2>/dev/null; then
+        echo "reproduce.sh: cannot create the run folder $RUN_DIR; name a writable folder with --run-dir" >&2
+        exit 2
+    fi
+    local probe
+    if ! probe="$(mktemp "$RUN_DIR/.write-probe.XXXXXX" 2>/dev/null)"; then
+        echo "reproduce.sh: the run folder $RUN_DIR is not writable; name a writable folder with --run-dir" >&2
+        exit 2
+    fi
+    rm -f "$probe"
+}
+
 # ---- environment ---------------------------------------------------------------------------
 find_python() {
     for candidate in python3 python; do
@@ -158,7 +194,16 @@ find_python() {
 setup_env() {
     local extras="$1"
     if [[ $INSTALL -eq 0 ]]; then
-        PY="$(find_python)" || exit 1
+        if [[ -n "${DDLIB_VENV:-}" ]]; then  # an environment named by the user: use it as it is
+            if [[ ! -x "$VENV/bin/python" ]]; then
+                echo "reproduce.sh: --no-install with DDLIB_VENV=$DDLIB_VENV, but $VENV/bin/python does not exist;" \
+                     "create that environment first, or unset DDLIB_VENV to use the python3 on PATH" >&2
+                exit 2
+            fi
+            PY="$VENV/bin/python"
+        else
+            PY="$(find_python)" || exit 1
+        fi
         return
     fi
     if [[ ! -x "$VENV/bin/python" ]]; then
@@ -201,28 +246,12 @@ if [[ $RUN_TESTS -eq 1 ]]; then
     exit $rc
 fi
 
+[[ $RUN_TESTS -eq 0 && $HEADLINE -eq 0 && $DRY_RUN -eq 0 ]] && check_run_dir
 setup_env ""
 
 if [[ $HEADLINE -eq 1 ]]; then
     exec "$PY" -m ddlib.tools.headline --profile "$PROFILE"
 fi
-
-# ---- which notebooks -------------------------------------------------------------------------
-mapfile -t NOTEBOOKS < <(ls notebooks/[0-9][0-9]_*.ipynb 2>/dev/null | sort)
-if [[ -n "$ONLY" ]]; then
-    selected=()
-    for nb in "${NOTEBOOKS[@]}"; do
-        name="$(basename "$nb")"
-        if [[ "$name" == "$ONLY" || "${name%.ipynb}" == "$ONLY" || "$name" == "$ONLY"_* ]]; then selected+=("$nb"); fi
-    done
-    if [[ ${#selected[@]} -eq 0 ]]; then
-        echo "reproduce.sh: no notebook matches '$ONLY'; available:" >&2
-        for nb in "${NOTEBOOKS[@]}"; do echo "  $(basename "$nb")" >&2; done
-        exit 2
-    fi
-    NOTEBOOKS=("${selected[@]}")
-fi
-if [[ ${#NOTEBOOKS[@]} -eq 0 ]]; then echo "reproduce.sh: no notebooks found in notebooks/" >&2; exit 1; fi
 
 if [[ $DRY_RUN -eq 1 ]]; then
     export DDLIB_PROFILE="$PROFILE"
@@ -238,8 +267,6 @@ if [[ $DRY_RUN -eq 1 ]]; then
     exit 0
 fi
 
-RUN_DIR="${RUN_DIR:-runs/$PROFILE-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$RUN_DIR"
 export DDLIB_PROFILE="$PROFILE"
 echo "==> profile $PROFILE; executed notebooks go to $RUN_DIR; figures to figures/$PROFILE/"
 

@@ -13,10 +13,13 @@ may override single fields with :func:`dataclasses.replace`.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ddlib.core import env
+from ddlib.core.notebook_parameters import check_kernel_parameters
+from ddlib.core.validation import (AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, ConfigError, NonEmpty, Range,
+                                   check_config, coerce, field_hint)
 from ddlib.distill.dc import REFERENCE_LOOPS, DCConfig
 from ddlib.distill.dm import DMConfig
 from ddlib.distill.mtt import PAPER_SCHEDULES, ExpertConfig, MTTConfig, MTTSchedule
@@ -26,7 +29,7 @@ from ddlib.kde_supcon.surrogate import SurrogateConfig
 from ddlib.training.evaluation import EvalSettings, FullDataSettings
 from ddlib.training.objectives import TrainConfig
 
-PROFILE_ENV = "DDLIB_PROFILE"
+PROFILE_ENV = env.PROFILE_ENV
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class DatasetsConfig:
     corruption_severity: int = 5
     bffhq_image_size: int = 64
     grid_per_class: int = 4
+
+    def __post_init__(self) -> None:
+        check_config(self, names=NonEmpty(), conflict_ratios=(NonEmpty(), FRACTION), train_per_class=AT_LEAST_ONE,
+                     test_per_class=AT_LEAST_ONE, corruption_severity=Range(1, 5), bffhq_image_size=Range(8),
+                     grid_per_class=AT_LEAST_ONE)
 
     def options_for(self, name: str) -> dict[str, object]:
         """The builder options of data set ``name`` under this config (slices, BFFHQ's image size)."""
@@ -65,6 +73,9 @@ class BiasAnalysisConfig:
     # the data sets on which the methods other than DM run (None: every data set)
     other_methods_datasets: tuple[str, ...] | None = None
     unbiased_data: bool = True
+
+    def __post_init__(self) -> None:
+        check_config(self, datasets=NonEmpty(), methods=NonEmpty())
 
     def methods_for(self, dataset: str) -> tuple[str, ...]:
         """The methods run on ``dataset``: all of ``methods``, or DM only outside ``other_methods_datasets``."""
@@ -101,11 +112,17 @@ class SelectionConfig:
     models: int = 1
 
     def __post_init__(self) -> None:
+        check_config(self, sigma2s=POSITIVE, taus=Range(0, low_open=True, allow_inf=True), surrogate_epochs=NON_NEGATIVE,
+                     lr_imgs=POSITIVE, models=AT_LEAST_ONE)
         for name in ("sigma2s", "taus", "surrogate_epochs", "lr_imgs", "iteration_fractions"):
             if not getattr(self, name):
                 raise ValueError(f"SelectionConfig.{name} needs at least one candidate")
         if any(not 0.0 < f <= 1.0 for f in self.iteration_fractions):
             raise ValueError(f"iteration fractions lie in (0, 1] (of the profile's budget), got {self.iteration_fractions}")
+        for method, factors in self.method_lr_factors:
+            if not factors or any(not f > 0 for f in factors):
+                raise ConfigError(f"SelectionConfig.method_lr_factors expects at least one positive factor per "
+                                  f"method, got {factors!r} for {method}")
 
     def lr_factors(self, method: str) -> tuple[float, ...]:
         """The image-lr factors tried for ``method`` (DC/DSA/MTT; (1.0,): the reference's lr only)."""
@@ -141,6 +158,12 @@ class KDEMethodConfig:
     diagnostic_batches: int = 20
     projection_samples: int = 3000
 
+    def __post_init__(self) -> None:
+        check_config(self, vanilla_dm_lr=POSITIVE, conflict_ratio=FRACTION, ipcs=(NonEmpty(), AT_LEAST_ONE),
+                     datasets=NonEmpty(), methods=NonEmpty(), error_set_upweight=POSITIVE,
+                     error_set_max_samples=AT_LEAST_ONE, diagnostic_batches=NON_NEGATIVE,
+                     projection_samples=NON_NEGATIVE)
+
     def dm_for(self, weighted: bool) -> DMConfig:
         """The DM settings of a re-weighted run (``dm``) or of the vanilla baseline (``dm`` at the
         reference's image learning rate ``vanilla_dm_lr``)."""
@@ -174,6 +197,12 @@ class DebiasingConfig:
     bias_classifier: TrainConfig = TrainConfig(epochs=2, batch_size=128, dsa=False)
     bias_classifier_samples: int | None = 20_000  # stratified real training images it learns from
 
+    def __post_init__(self) -> None:
+        check_config(self, methods=NonEmpty(), validation_adam_lr=POSITIVE, validation_models=AT_LEAST_ONE,
+                     validation_max_samples=AT_LEAST_ONE, datasets=NonEmpty(), conflict_ratio=FRACTION,
+                     ipcs=(NonEmpty(), AT_LEAST_ONE), grid_size=AT_LEAST_ONE, selection_models=AT_LEAST_ONE,
+                     eval_models=AT_LEAST_ONE, bias_classifier_samples=AT_LEAST_ONE)
+
     @property
     def methods_on_synthetic(self) -> tuple[str, ...]:
         return self.methods if self.synthetic_methods is None else self.synthetic_methods
@@ -202,6 +231,7 @@ class SurrogateVariant:
     datasets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        check_config(self, epochs=NON_NEGATIVE, width=AT_LEAST_ONE)
         if self.family not in FAMILIES:
             raise ValueError(f"unknown variant family {self.family!r}; choose one of {FAMILIES}")
 
@@ -250,6 +280,10 @@ class SurrogateAblationConfig:
     seeds: tuple[int, ...] | None = None  # None: the profile's seeds
     eval_models: int | None = None        # None: the profile's evaluation models
 
+    def __post_init__(self) -> None:
+        check_config(self, datasets=NonEmpty(), conflict_ratio=FRACTION, ipc=AT_LEAST_ONE, variants=NonEmpty(),
+                     seeds=NON_NEGATIVE, eval_models=AT_LEAST_ONE)
+
     def seeds_for(self, profile_seeds: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(self.seeds) if self.seeds else tuple(profile_seeds)
 
@@ -283,6 +317,10 @@ class Profile:
     debiasing: DebiasingConfig = DebiasingConfig()
     # Which surrogate makes the KDE weights work (notebook 03).
     surrogate_ablation: SurrogateAblationConfig = SurrogateAblationConfig()
+
+    def __post_init__(self) -> None:
+        check_config(self, conflict_ratios=(NonEmpty(), FRACTION), ipcs=(NonEmpty(), AT_LEAST_ONE), seed=NON_NEGATIVE,
+                     seeds=(NonEmpty(), NON_NEGATIVE))
 
     @property
     def summary(self) -> str:
@@ -483,25 +521,43 @@ def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
     """``config`` with the fields named by dotted paths replaced (``{"kde_method.kde.tau": 0.05}``).
 
     ``None`` values are skipped, so a notebook's ``parameters`` cell can pass its parameters straight
-    through (``None`` = keep the profile's value); lists become tuples; an unknown field is an error."""
+    through (``None`` = keep the profile's value). Values are turned into the field's declared type
+    where that is unambiguous (lists become tuples, whole numbers floats where a float is declared,
+    :func:`ddlib.core.validation.coerce`) and then checked by the config itself; an unknown field, or
+    a value of the wrong type or out of range, is a :class:`ConfigError` naming the dotted path."""
+    return _with_overrides(config, overrides, "")
+
+
+def _with_overrides(config: Any, overrides: dict[str, Any], prefix: str) -> Any:
     for path, value in overrides.items():
         if value is None:
             continue
+        full = prefix + path
         head, _, rest = path.partition(".")
         if not dataclasses.is_dataclass(config) or head not in {f.name for f in dataclasses.fields(config)}:
             known = ", ".join(f.name for f in dataclasses.fields(config)) if dataclasses.is_dataclass(config) else "none"
-            raise ValueError(f"unknown setting {path!r} for {type(config).__name__}; its fields: {known}")
-        if isinstance(value, list):
-            value = tuple(value)
-        new = with_overrides(getattr(config, head), {rest: value}) if rest else value
-        config = replace(config, **{head: new})
+            raise ConfigError(f"unknown setting {full!r} for {type(config).__name__}; its fields: {known}")
+        if rest:
+            new = _with_overrides(getattr(config, head), {rest: value}, f"{prefix}{head}.")
+        else:
+            new = coerce(value, field_hint(type(config), head))
+        try:
+            config = replace(config, **{head: new})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"setting {full!r} = {value!r}: {exc}") from None
     return config
 
 
 def get_profile(name: str | None = None, overrides: dict[str, Any] | None = None) -> Profile:
     """The named profile (``None`` means ``$DDLIB_PROFILE`` or ``quick``), with ``overrides``
-    applied by :func:`with_overrides`."""
-    name = name or os.environ.get(PROFILE_ENV) or "quick"
+    applied by :func:`with_overrides`.
+
+    Every notebook builds its profile here first, so this is also where a notebook run by papermill
+    with a parameter its ``parameters`` cell does not declare fails (papermill itself only warns;
+    :mod:`ddlib.core.notebook_parameters`)."""
+    check_kernel_parameters()
+    origin = "the profile argument" if name else f"${env.PROFILE_ENV}"
+    name = name or env.profile() or "quick"
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        raise ValueError(f"unknown profile {name!r} (from {origin}); choose one of {', '.join(PROFILES)}")
     return with_overrides(PROFILES[name], overrides or {})

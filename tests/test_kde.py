@@ -117,7 +117,7 @@ def test_diagnostics_share_and_effective_sample_size():
 
 
 def test_config_errors_say_how_to_fix():
-    with pytest.raises(ValueError, match="sigma2 must be positive"):
+    with pytest.raises(ValueError, match="KDEConfig.sigma2 expects a value > 0"):
         KDEConfig(sigma2=0.0)
     with pytest.raises(ValueError, match="math.inf"):
         KDEConfig(tau=-1.0)

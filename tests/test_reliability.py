@@ -253,8 +253,11 @@ def test_bad_environment_variables_are_named(tmp_path, monkeypatch):
 
 
 def test_a_zero_ratio_override_is_kept_and_then_rejected():
+    # 0 is a value, not "keep the profile's" (only None is): it reaches the config, which refuses it
+    from ddlib.core.validation import ConfigError
     from ddlib.profiles import get_profile
-    assert get_profile("smoke", overrides={"kde_method.conflict_ratio": 0}).kde_method.conflict_ratio == 0
+    with pytest.raises(ConfigError, match=r"'kde_method.conflict_ratio' = 0: KDEMethodConfig.conflict_ratio expects"):
+        get_profile("smoke", overrides={"kde_method.conflict_ratio": 0})
 
 
 # -- 9. an unwritable cache fails before the work -------------------------------------------------

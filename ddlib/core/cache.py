@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import io
@@ -46,7 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
-CACHE_ENV = "DDLIB_CACHE"
+from ddlib.core import env
+
+CACHE_ENV = env.CACHE_ENV
 META_FILE = "meta.json"
 
 
@@ -64,10 +67,13 @@ class ChecksumError(ValueError):
 
 def cache_root() -> Path:
     """The folder holding every cached artifact (created on demand)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        root = Path(env).expanduser()
-        origin = f"${CACHE_ENV}={env}"
+    try:
+        named = env.cache()
+    except env.EnvError as exc:
+        raise CacheError(str(exc)) from None
+    if named is not None:
+        root = named
+        origin = f"${CACHE_ENV}={env.raw(CACHE_ENV)}"
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = Path(base) / "ddlib"
@@ -165,7 +171,7 @@ def listed_content_digest(files: list[Path], base: Path) -> str:
     index_path = cache_root() / "fingerprints" / f"{hashlib.sha256(str(base).encode()).hexdigest()[:24]}.json"
     try:
         index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # unreadable or not UTF-8: hash again
         index = {}
     updated = dict(index)
     digest = hashlib.sha256()
@@ -197,8 +203,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CacheError(f"no space left to write {path} ({exc.strerror}); free space on that disk or set "
+                             f"${CACHE_ENV} to a folder on a larger one (nothing partial was kept)") from exc
         raise
 
 
@@ -295,9 +304,17 @@ class ArtifactDir:
         if not meta_path.exists():
             return None
         try:
-            return json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            # any unreadable metadata is a corrupt artifact: rebuilt, never a failure of every later run
+            warnings.warn(f"cached metadata {meta_path} cannot be read ({type(exc).__name__}: {exc}); "
+                          "the artifact is rebuilt", CacheCorruptionWarning, stacklevel=3)
             return None
+        if not isinstance(meta, dict):
+            warnings.warn(f"cached metadata {meta_path} is not a JSON object; the artifact is rebuilt",
+                          CacheCorruptionWarning, stacklevel=3)
+            return None
+        return meta
 
     def is_complete(self) -> bool:
         """True when ``meta.json`` exists and every file it lists matches its checksum."""

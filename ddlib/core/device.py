@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
+
+from ddlib.core import env
+
+DEVICE_KINDS = ("cpu", "cuda", "cuda:N (a GPU index)", "mps")
 
 
 def pick_device(preference: str | None = None) -> torch.device:
-    choice = preference or os.environ.get("DDLIB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(choice)
+    """The device named by ``preference``, else ``$DDLIB_DEVICE``, else CUDA when available, else CPU."""
+    from_env = preference is None and env.device() is not None
+    choice = preference or env.device() or ("cuda" if torch.cuda.is_available() else "cpu")
+    origin = f"${env.DEVICE_ENV}={choice!r}" if from_env else f"device {choice!r}"
+    try:
+        device = torch.device(choice)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"{origin} is not a torch device; use one of {', '.join(DEVICE_KINDS)}") from exc
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{origin} is a device type ddlib does not run on; use one of {', '.join(DEVICE_KINDS)}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"{origin} requested but MPS is not available; use 'cpu'")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {choice!r} requested but CUDA is not available; use 'cpu'")
+        raise RuntimeError(f"{origin} requested but CUDA is not available; use 'cpu'")
     return device

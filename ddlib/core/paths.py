@@ -24,7 +24,7 @@ CACHE_ENV = "DDLIB_CACHE"
 def _aliases() -> list[tuple[str, str]]:
     """(absolute prefix, replacement) pairs, the longest prefix first so the most specific one wins."""
     pairs: list[tuple[str, str]] = []
-    roots = [p for p in os.environ.get(DATA_ROOT_ENV, "").split(os.pathsep) if p]
+    roots = [p for p in os.environ.get(DATA_ROOT_ENV, "").split(os.pathsep) if p]  # as written: aliases only
     for i, root in enumerate(roots):
         name = f"${DATA_ROOT_ENV}" if len(roots) == 1 else f"${DATA_ROOT_ENV}[{i}]"
         pairs.append((str(Path(root).expanduser().resolve()), name))

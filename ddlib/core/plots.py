@@ -6,14 +6,15 @@ to ``figures/smoke/``, which git ignores. ``$DDLIB_FIGURES`` overrides the root 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # headless runs fall back to Agg by themselves
 import numpy as np
 import torch
 
-FIGURES_ENV = "DDLIB_FIGURES"
+from ddlib.core import env
+
+FIGURES_ENV = env.FIGURES_ENV
 
 
 def repo_root() -> Path:
@@ -21,7 +22,7 @@ def repo_root() -> Path:
 
 
 def figures_dir(profile: str) -> Path:
-    root = Path(os.environ.get(FIGURES_ENV) or repo_root() / "figures")
+    root = env.figures() or repo_root() / "figures"
     folder = root / profile
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ddlib.core import env
+
 # LfF's type0 order: attribute k is the k-th corruption.
 CORRUPTIONS = ("snow", "frost", "fog", "brightness", "contrast", "spatter", "elastic", "jpeg", "pixelate", "saturate")
 CORRUPTION_NAMES = ("Snow", "Frost", "Fog", "Brightness", "Contrast", "Spatter", "Elastic", "JPEG", "Pixelate",
@@ -352,15 +354,8 @@ def _corrupt_chunk(task: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> np.n
 
 def default_workers() -> int:
     """Worker processes for large builds: ``$DDLIB_WORKERS`` or the usable CPU count (at most 8)."""
-    env = os.environ.get("DDLIB_WORKERS", "").strip()
-    if env:
-        try:
-            workers = int(env)
-        except ValueError:
-            raise ValueError(f"$DDLIB_WORKERS={env!r} is not a whole number; set it to the number of worker "
-                             "processes (e.g. 4), or unset it to use the usable CPU count") from None
-        if workers < 1:
-            raise ValueError(f"$DDLIB_WORKERS={env!r} must be at least 1 (1 = no worker processes)")
+    workers = env.workers()  # 1 = no worker processes
+    if workers is not None:
         return workers
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 

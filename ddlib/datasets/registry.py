@@ -113,7 +113,12 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
             hint = "e.g. severity=4, or severity=None for the data set's standard level" if arg == "severity" \
                 else "e.g. seed=0"
             raise TypeError(f"{arg} must be a whole number, got {value!r} (nothing is rounded: pass {hint})")
-    spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=unbiased, severity=int(severity),
+    if seed < 0:
+        raise ValueError(f"seed must be a whole number ≥ 0 (it seeds numpy's SeedSequence), got {seed}")
+    if not isinstance(unbiased, (bool, np.bool_)):
+        raise TypeError(f"unbiased must be True or False, got {unbiased!r} ({type(unbiased).__name__}); a string "
+                        "such as 'no' would otherwise count as True and build the unbiased variant")
+    spec = DatasetSpec(name=name, conflict_ratio=float(conflict_ratio), unbiased=bool(unbiased), severity=int(severity),
                        seed=int(seed), options=tuple(sorted(options.items())))
     return _BUILDERS[name](spec, data_root)
 
@@ -138,6 +143,11 @@ def dataset_from_splits(spec: DatasetSpec, splits: dict[str, BiasedSplit], prove
     """The :class:`BiasedDataset` of built (or cached) splits: display name "<title> (<variant>[, detail])",
     normalisation statistics of the training split, the spec in the provenance, the cache fingerprint."""
     variant = "unbiased" if spec.unbiased else f"{100 * spec.conflict_ratio:g} % bias-conflicting"
+    train = splits["train"]
+    if not spec.unbiased and train.conflicting_count == 0:
+        raise ValueError(f"{spec.name} at conflict_ratio={spec.conflict_ratio:g} has no bias-conflicting training "
+                         f"sample among its {len(train)} images; a ratio of at least about {1 / len(train):.2g} "
+                         "gives one (the paper's ratios: 0.005 to 0.05)")
     mean, std = channel_stats(splits["train"].images)
     return BiasedDataset(name=spec.name, title=title,
                          display_name=f"{title} ({variant}{', ' + detail if detail else ''})",

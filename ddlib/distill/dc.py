@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, check_config
 from ddlib.augment import DSA, AugmentParams
 from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
@@ -77,6 +78,9 @@ class DCConfig:
     init: str = "real"
 
     def __post_init__(self) -> None:
+        check_config(self, iterations=NON_NEGATIVE, lr_img=POSITIVE, momentum_img=MOMENTUM, lr_net=POSITIVE,
+                     batch_real=AT_LEAST_ONE, batch_train=AT_LEAST_ONE, seed=NON_NEGATIVE,
+                     checkpoint_every=NON_NEGATIVE)
         if self.init not in INITS:
             raise ValueError(f"unknown DC initialisation init={self.init!r}; choose one of {INITS}")
         if self.metric not in METRICS:

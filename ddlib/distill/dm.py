@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, check_config
 from ddlib.augment import DSA, AugmentParams
 from ddlib.core.precision import check_precision, precision_context
 from ddlib.datasets import BiasedDataset
@@ -53,6 +54,8 @@ class DMConfig:
     device_resident: bool | None = None  # None: on CUDA devices, off on the CPU
 
     def __post_init__(self) -> None:
+        check_config(self, iterations=NON_NEGATIVE, lr_img=POSITIVE, momentum=MOMENTUM, batch_real=AT_LEAST_ONE,
+                     seed=NON_NEGATIVE, checkpoint_every=NON_NEGATIVE)
         check_precision(self.precision)
 
     def resident_on(self, device: torch.device) -> bool:
@@ -92,6 +95,7 @@ def dm_loss(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.
     """Batched DM loss. ``real`` [C, B, ...], ``syn`` [C, ipc, ...], ``weights`` [C, B] or None;
     ``params`` holds one augmentation draw per class (group c ↔ class c); ``embed_chunk`` bounds
     how many real images go through the network at once (see :func:`embed_in_chunks`)."""
+    _check_loss_shapes(real, syn, weights)
     c, b = real.shape[:2]
     ipc = syn.shape[1]
     groups_on = params.values.device if params is not None else torch.device("cpu")
@@ -107,6 +111,19 @@ def dm_loss(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.
     else:
         mean_real = (weights.to(emb_real.device, emb_real.dtype).unsqueeze(-1) * emb_real).sum(dim=1)
     return ((mean_real - emb_syn.mean(dim=1)) ** 2).sum()
+
+
+def _check_loss_shapes(real: torch.Tensor, syn: torch.Tensor, weights: torch.Tensor | None) -> None:
+    """Shapes only (no device read): a mismatch otherwise surfaces as a reshape error far from its cause."""
+    if real.dim() != syn.dim() or real.dim() < 3:
+        raise ValueError(f"dm_loss expects real [C, B, ...] and syn [C, ipc, ...] (one group per class), got "
+                         f"real {tuple(real.shape)} and syn {tuple(syn.shape)}")
+    if real.shape[0] != syn.shape[0] or real.shape[2:] != syn.shape[2:]:
+        raise ValueError(f"dm_loss: real {tuple(real.shape)} and syn {tuple(syn.shape)} must have the same number "
+                         f"of classes (dim 0) and the same image shape (dims 2+)")
+    if weights is not None and tuple(weights.shape) != tuple(real.shape[:2]):
+        raise ValueError(f"dm_loss: weights {tuple(weights.shape)} must be [C, B] = {tuple(real.shape[:2])}, "
+                         "one weight per real image")
 
 
 def dm_loss_per_class(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.Tensor | None = None,

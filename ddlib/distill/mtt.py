@@ -53,6 +53,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
+from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, NonEmpty, check_config
 from ddlib.augment import DSA
 from ddlib.core.cache import ArtifactDir, save_torch, tensor_digest
 from ddlib.datasets import BiasedDataset
@@ -85,8 +86,9 @@ class ExpertConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.count < 1 or self.epochs < 1:
-            raise ValueError(f"need at least one expert and one epoch, got count={self.count} epochs={self.epochs}")
+        check_config(self, count=AT_LEAST_ONE, epochs=AT_LEAST_ONE, lr=POSITIVE, momentum=MOMENTUM,
+                     weight_decay=NON_NEGATIVE, batch_size=AT_LEAST_ONE, max_train_samples=AT_LEAST_ONE,
+                     seed=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,11 @@ class MTTSchedule:
     lr_lr: float
     lr_teacher: float
     batch_syn: int | None = None
+
+    def __post_init__(self) -> None:
+        check_config(self, ipc=AT_LEAST_ONE, syn_steps=AT_LEAST_ONE, expert_epochs=AT_LEAST_ONE,
+                     max_start_epoch=NON_NEGATIVE, lr_img=POSITIVE, lr_lr=NON_NEGATIVE, lr_teacher=POSITIVE,
+                     batch_syn=AT_LEAST_ONE)
 
 
 # CIFAR-10 settings of the reference implementation; its published examples disagree on lr_teacher for IPC 10/50
@@ -130,8 +137,8 @@ class MTTConfig:
     zca: bool = False
 
     def __post_init__(self) -> None:
-        if not self.schedules:
-            raise ValueError("MTTConfig needs at least one MTTSchedule")
+        check_config(self, iterations=NON_NEGATIVE, schedules=NonEmpty(), momentum=MOMENTUM, seed=NON_NEGATIVE,
+                     checkpoint_every=NON_NEGATIVE)
         if self.experts.model != self.model:
             raise ValueError("the experts and the student must share one ConvNet config "
                              f"(experts: {self.experts.model}, student: {self.model})")

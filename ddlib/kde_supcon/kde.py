@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ddlib.core.validation import POSITIVE, Range, check_config
+
 SCOPES = ("batch", "class")
 
 
@@ -38,10 +40,7 @@ class KDEConfig:
     scope: str = "batch"
 
     def __post_init__(self) -> None:
-        if not self.sigma2 > 0:
-            raise ValueError(f"KDE kernel variance sigma2 must be positive, got {self.sigma2}")
-        if not self.tau > 0:
-            raise ValueError(f"KDE temperature tau must be positive (use math.inf for uniform weights), got {self.tau}")
+        check_config(self, sigma2=POSITIVE, tau=Range(0, low_open=True, allow_inf=True))
         if self.scope not in SCOPES:
             raise ValueError(f"unknown KDE scope {self.scope!r}; choose one of {SCOPES}")
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, check_config
 from ddlib.core.progress import progress as progress_bar
 from ddlib.augment import DSA
 from ddlib.core.cache import ArtifactDir, save_torch
@@ -64,6 +65,9 @@ class SurrogateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_config(self, epochs=NON_NEGATIVE, max_samples=AT_LEAST_ONE, batch_size=AT_LEAST_ONE, lr=POSITIVE,
+                     momentum=MOMENTUM, weight_decay=NON_NEGATIVE, temperature=POSITIVE,
+                     projection_dim=AT_LEAST_ONE, seed=NON_NEGATIVE)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown surrogate objective {self.objective!r}; choose one of {OBJECTIVES}")
         if self.augment not in AUGMENTS:
@@ -72,8 +76,6 @@ class SurrogateConfig:
             raise ValueError(f"unknown surrogate embedding {self.embedding!r}; choose one of {EMBEDDINGS}")
         if self.embedding == "projection" and self.objective != "supcon":
             raise ValueError("only a SupCon surrogate has a projection head; use embedding='encoder' with ERM")
-        if not self.epochs >= 0:  # 0: untrained (the initialised network)
-            raise ValueError(f"surrogate epochs must be ≥ 0 (0: untrained), got {self.epochs}")
 
 
 def projection_head(dim: int, out_dim: int) -> nn.Sequential:

@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ddlib.core.validation import AT_LEAST_ONE, check_config
+
 NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
 POOLINGS = ("avgpooling", "maxpooling", "none")
 
@@ -51,12 +53,11 @@ class ConvNetConfig:
     pooling: str = "avgpooling"
 
     def __post_init__(self) -> None:
+        check_config(self, depth=AT_LEAST_ONE, width=AT_LEAST_ONE)
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}; choose one of {NORMS}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {POOLINGS}")
-        if self.depth < 1 or self.width < 1:
-            raise ValueError(f"depth and width must be positive, got depth={self.depth} width={self.width}")
 
 
 def _norm_layer(kind: str, channels: int, size: int) -> nn.Module:
@@ -88,6 +89,10 @@ class ConvNet(nn.Module):
             layers.append(_norm_layer(config.norm, config.width, size))
             layers.append(nn.ReLU(inplace=True))
             if config.pooling != "none":
+                if size < 2:  # a 1-pixel map cannot be pooled: without this check, a ZeroDivisionError much later
+                    raise ValueError(f"ConvNetConfig.depth={config.depth} is too deep for {h}×{w} images with "
+                                     f"{config.pooling}: the feature map is {size}×{size} before block {d + 1}; "
+                                     f"use depth ≤ {d} (or pooling='none')")
                 layers.append(nn.AvgPool2d(2) if config.pooling == "avgpooling" else nn.MaxPool2d(2))
                 size //= 2
             in_ch = config.width

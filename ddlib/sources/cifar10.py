@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddlib.core.cache import ArtifactDir, cache_root, folder_content_digest, save_npz, sha256_file
+from ddlib.core.cache import (ArtifactDir, cache_root, check_writable, folder_content_digest, save_npz,
+                              sha256_file)
 from ddlib.sources.mnist import RawImageSet, check_raw_arrays
 from ddlib.sources.roots import DataSourceError, data_roots, offline
 
@@ -215,6 +216,7 @@ def load_cifar10(data_root: str | os.PathLike | None = None, allow_download: boo
     if _has_batches(download_dir / BATCH_FOLDER):
         return _from_batch_folder(download_dir / BATCH_FOLDER, "torchvision download (cached)")
     if allow_download and not offline():
+        check_writable()  # the download goes into the cache: a read-only cache is the cause to name
         try:
             return _from_batch_folder(_torchvision_download(download_dir), "torchvision download")
         except Exception as exc:  # noqa: BLE001 - a failed download just moves on to the error

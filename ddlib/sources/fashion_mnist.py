@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddlib.core.cache import cache_root
+from ddlib.core.cache import cache_root, check_writable
 from ddlib.sources.idx import find_idx_set, read_idx_set
 from ddlib.sources.mnist import RawImageSet, check_raw_arrays
 from ddlib.sources.roots import DataSourceError, data_roots, offline
@@ -76,6 +76,7 @@ def load_fashion_mnist(data_root: str | os.PathLike | None = None, allow_downloa
         return _load_folder(download_dir / "FashionMNIST" / "raw", "torchvision download (cached)")
     errors: list[str] = []
     if allow_download and not offline():
+        check_writable()  # the download goes into the cache: a read-only cache is the cause to name
         try:
             folder = _from_torchvision(download_dir)
             return _load_folder(folder, "torchvision download")

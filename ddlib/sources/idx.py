@@ -28,9 +28,13 @@ def read_idx(path: Path) -> np.ndarray:
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
+    if ndim == 0 or len(data) < offset or 0 in shape:
+        raise ValueError(f"{path} has a damaged header (it declares {ndim} dimension(s) of sizes {shape}); "
+                         "replace it with an intact copy")
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"{path} is truncated: {len(data) - offset} bytes of data, expected {expected}; "
+        raise ValueError(f"{path} is truncated or its header damaged: the header declares shape {shape} "
+                         f"({expected} bytes of data), the file holds {len(data) - offset}; "
                          "replace it with an intact copy")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 

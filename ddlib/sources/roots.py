@@ -6,8 +6,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-DATA_ROOT_ENV = "DDLIB_DATA_ROOT"
-OFFLINE_ENV = "DDLIB_OFFLINE"
+from ddlib.core import env
+
+DATA_ROOT_ENV = env.DATA_ROOT_ENV
+OFFLINE_ENV = env.OFFLINE_ENV
 
 
 class DataSourceError(RuntimeError):
@@ -26,8 +28,11 @@ def data_roots(data_root: str | os.PathLike | Sequence[str | os.PathLike] | None
             if not isinstance(r, (str, os.PathLike)):
                 raise TypeError(f"data_root must be a path (or a list of paths), got {r!r}")
             named.append((Path(r).expanduser(), "the data_root argument"))
-    env = os.environ.get(DATA_ROOT_ENV, "")
-    named.extend((Path(p).expanduser(), f"${DATA_ROOT_ENV}") for p in env.split(os.pathsep) if p)
+    try:
+        from_env = env.data_roots()
+    except env.EnvError as exc:
+        raise DataSourceError(str(exc)) from None
+    named.extend((p, f"${DATA_ROOT_ENV}") for p in from_env)
     for root, origin in named:
         if not root.is_dir():
             raise DataSourceError(f"{origin} names {root}, which is not an existing folder; point it at the folder "
@@ -37,4 +42,4 @@ def data_roots(data_root: str | os.PathLike | Sequence[str | os.PathLike] | None
 
 def offline() -> bool:
     """True when ``$DDLIB_OFFLINE`` asks to skip every network download attempt."""
-    return os.environ.get(OFFLINE_ENV, "").lower() not in ("", "0", "false", "no")
+    return env.offline()

@@ -60,7 +60,7 @@ def read_builds(root: Path) -> tuple[list[Build], int]:
     for meta_path in sorted(root.rglob(META_FILE)):
         try:
             meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             unknown += 1
             continue
         record = meta.get("build") or {}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 
+from ddlib.core import env
 from ddlib.core.cache import atomic_write_json, cache_root
 
 TIMES_FILE = "notebook-times.json"
@@ -43,7 +43,7 @@ def last_times(path: Path | None = None) -> dict[str, float]:
     path = path or cache_root() / TIMES_FILE
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # unreadable or not UTF-8: no estimate
         return {}
 
 
@@ -114,7 +114,7 @@ def run(input_path: Path, output_path: Path, cwd: str | None, interval: float = 
     import papermill
 
     nb = nbformat.read(input_path, as_version=4)
-    profile = os.environ.get("DDLIB_PROFILE", "quick")
+    profile = env.profile() or "quick"
     key = f"{profile}/{input_path.name}"
     handler = TerminalProgress(nb, last_times().get(key), interval)
     logger = logging.getLogger("papermill")

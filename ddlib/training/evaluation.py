@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ddlib.core.validation import AT_LEAST_ONE, NON_NEGATIVE, check_config
 from ddlib.core.cache import ArtifactDir, tensor_digest
 from ddlib.core.precision import check_precision, precision_context
 from ddlib.core.seeding import derive_seed
@@ -60,8 +61,7 @@ class EvalSettings:
     split: str = "test"  # the split the trained networks are tested on: "test", "valid" (or "train")
 
     def __post_init__(self) -> None:
-        if self.n_models < 1:
-            raise ValueError(f"n_models must be at least 1, got {self.n_models}")
+        check_config(self, n_models=AT_LEAST_ONE, seed=NON_NEGATIVE)
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         check_precision(self.precision)
@@ -94,6 +94,8 @@ class FullDataSettings:
     evals_per_epoch: int = 1
 
     def __post_init__(self) -> None:
+        check_config(self, max_samples=AT_LEAST_ONE, max_epochs=AT_LEAST_ONE, patience=AT_LEAST_ONE,
+                     min_delta=NON_NEGATIVE, evals_per_epoch=AT_LEAST_ONE)
         if self.patience is not None:
             self.rule()  # validates the numbers
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, check_config
 from ddlib.core.cache import tensor_digest
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
@@ -44,6 +45,10 @@ class TrainConfig:
     batch_size: int = 256
     dsa: bool = True
     model: ConvNetConfig = ConvNetConfig()
+
+    def __post_init__(self) -> None:
+        check_config(self, epochs=NON_NEGATIVE, lr=POSITIVE, momentum=MOMENTUM, weight_decay=NON_NEGATIVE,
+                     batch_size=AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ddlib.core.validation import AT_LEAST_ONE, NON_NEGATIVE, check_config
 from ddlib.core.progress import progress
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.training.loop import predict, start_training, train_one_epoch
@@ -47,14 +48,8 @@ class PlateauRule:
     restore_best: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be at least 1, got {self.max_epochs}")
-        if self.patience < 1:
-            raise ValueError(f"patience must be at least 1, got {self.patience}")
-        if self.evals_per_epoch < 1:
-            raise ValueError(f"evals_per_epoch must be at least 1, got {self.evals_per_epoch}")
-        if self.min_delta < 0:
-            raise ValueError(f"min_delta must be non-negative, got {self.min_delta}")
+        check_config(self, max_epochs=AT_LEAST_ONE, patience=AT_LEAST_ONE, evals_per_epoch=AT_LEAST_ONE,
+                     min_delta=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
