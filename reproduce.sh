@@ -4,6 +4,27 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# A relative path in these variables would name another folder in every working directory (the
+# notebook kernels run in notebooks/), so one run could use two caches: make each one absolute once,
+# here, against the folder this script was started in, before anything changes directory.
+ABSOLUTIZED=""
+for var in DDLIB_CACHE DDLIB_FIGURES DDLIB_DATA_ROOT; do
+    value="${!var:-}"
+    [[ -z "$value" ]] && continue
+    IFS=':' read -r -a parts <<< "$value"
+    absolute=()
+    for part in "${parts[@]}"; do
+        if [[ -n "$part" && "$part" != /* && "$part" != "~"* ]]; then part="$PWD/$part"; fi
+        absolute+=("$part")
+    done
+    new="$(IFS=':'; echo "${absolute[*]}")"
+    if [[ "$new" != "$value" ]]; then
+        export "$var=$new"
+        ABSOLUTIZED+="  $var=$new (was the relative $value)"$'\n'
+        echo "reproduce.sh: relative \$$var made absolute: $var=$new" >&2
+    fi
+done
 cd "$ROOT"
 
 PROFILE="quick"
@@ -105,6 +126,10 @@ Environment:
                     (default ~/.cache/ddlib); a rerun reuses everything cached there
   DDLIB_DEVICE      torch device (default: cuda when available, else cpu)
   DDLIB_OFFLINE=1   never try network downloads (torchvision); PyPI wheels are still tried
+  DDLIB_REUSE_STALE=1  after a cosmetic code edit, reuse artifacts built by the earlier code
+                    (each reuse is announced); unset, any code change recomputes what it touches
+A relative DDLIB_CACHE, DDLIB_FIGURES or DDLIB_DATA_ROOT is made absolute against the folder
+reproduce.sh was started in, and reported.
 Figures go to figures/<profile>/, result tables (CSV + provenance JSON) beside them.
 EOF
 }
@@ -316,6 +341,10 @@ for line in "${SUMMARY[@]}"; do echo "  $line"; done
 # the same lines, for `python -m ddlib.tools.report --run-times` (the README's run-time table)
 printf '%s\n' "profile $PROFILE" "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     "${SUMMARY[@]}" > "$RUN_DIR/summary.txt"
+if [[ -n "$ABSOLUTIZED" ]]; then  # recorded beside the run: which folders it really used
+    printf '  relative paths made absolute at the start:\n%s' "$ABSOLUTIZED"
+    printf '%s' "$ABSOLUTIZED" > "$RUN_DIR/absolute_paths.txt"
+fi
 echo "  executed notebooks: $RUN_DIR/"
 echo "  figures and tables: figures/$PROFILE/"
 [[ $IN_PLACE -eq 1 ]] && echo "  committed notebooks refreshed in notebooks/"

@@ -13,7 +13,7 @@ def test_config_key_is_stable_and_sensitive():
 
 
 def test_corrupt_cache_file_is_detected_and_rebuilt(tmp_path):
-    art = ArtifactDir("things", {"x": 1}, root=tmp_path)
+    art = ArtifactDir("things", {"x": 1}, code=(), root=tmp_path)
     art.commit({"a.npz": save_npz({"v": np.arange(10)})}, {"why": "test"})
     assert art.is_complete()
     path = art.file("a.npz")

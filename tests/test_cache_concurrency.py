@@ -13,7 +13,7 @@ from ddlib.core.cache import ArtifactDir, get_or_build, save_npz
 
 
 def _race(root: str, log: str, queue) -> None:
-    artifact = ArtifactDir("race", {"n": 1}, root=Path(root))
+    artifact = ArtifactDir("race", {"n": 1}, code=(), root=Path(root))
 
     def load():
         with np.load(artifact.file("data.npz")) as data:
@@ -44,13 +44,13 @@ def test_two_processes_on_one_key_build_once_and_agree(tmp_path, monkeypatch):
         assert p.exitcode == 0
     assert len(log.read_text().split()) == 1  # built once
     assert results[0] == results[1]  # both got the same bytes
-    artifact = ArtifactDir("race", {"n": 1}, root=tmp_path)
+    artifact = ArtifactDir("race", {"n": 1}, code=(), root=tmp_path)
     assert artifact.is_complete()  # and the files on disk are intact
     assert not list(artifact.path.glob(".*.tmp"))
 
 
 def test_the_lock_is_reentrant_within_a_process(tmp_path):
-    artifact = ArtifactDir("race", {"n": 2}, root=tmp_path)
+    artifact = ArtifactDir("race", {"n": 2}, code=(), root=tmp_path)
     with artifact.lock():
         with artifact.lock():  # a nested lookup of the same key must not deadlock
             pass

@@ -14,7 +14,7 @@ from ddlib.tools.profile_run import Build, own_seconds, profile_table
 
 
 def test_commit_under_the_lock_records_the_build_interval(tmp_path):
-    artifact = ArtifactDir("things", {"a": 1}, root=tmp_path)
+    artifact = ArtifactDir("things", {"a": 1}, code=(), root=tmp_path)
     with artifact.lock():
         time.sleep(0.05)
         artifact.commit({"x.txt": lambda p: p.write_text("x")}, {"note": "test"})
@@ -25,7 +25,7 @@ def test_commit_under_the_lock_records_the_build_interval(tmp_path):
 
 
 def test_commit_without_the_lock_has_no_build_time(tmp_path):
-    artifact = ArtifactDir("things", {"a": 2}, root=tmp_path)
+    artifact = ArtifactDir("things", {"a": 2}, code=(), root=tmp_path)
     artifact.commit({"x.txt": lambda p: p.write_text("x")}, {})
     assert artifact.meta()["build"]["seconds"] is None
     builds, unknown = profile_run.read_builds(tmp_path)
@@ -56,7 +56,7 @@ def test_profile_table_sums_by_kind_and_adds_the_remainder():
 
 def test_command_prints_the_profile_of_a_cache(tmp_path, capsys):
     for key, method in ((1, "DM"), (2, "MTT")):
-        artifact = ArtifactDir("evaluations/synthetic", {"k": key}, root=tmp_path)
+        artifact = ArtifactDir("evaluations/synthetic", {"k": key}, code=(), root=tmp_path)
         with artifact.lock():
             artifact.commit({"r.json": lambda p: p.write_text("{}")}, {"method": method})
     times = tmp_path / "run_times.csv"

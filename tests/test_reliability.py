@@ -292,7 +292,7 @@ def test_a_read_only_cache_fails_at_the_lock_with_a_clear_error(tmp_path, monkey
     root.chmod(0o500)
     try:
         with pytest.raises(CacheError, match="cannot take the cache lock .*writable folder"):
-            with ArtifactDir("things", {"a": 1}, root=root).lock():
+            with ArtifactDir("things", {"a": 1}, code=(), root=root).lock():
                 pass
     finally:
         root.chmod(0o700)
@@ -303,7 +303,7 @@ def test_the_lock_error_names_the_folder_when_its_parent_is_a_file(tmp_path):
     from ddlib.core.cache import ArtifactDir, CacheError
     (tmp_path / "things").write_text("not a folder")
     with pytest.raises(CacheError, match="cannot take the cache lock"):
-        with ArtifactDir("things/sub", {"a": 1}, root=tmp_path).lock():
+        with ArtifactDir("things/sub", {"a": 1}, code=(), root=tmp_path).lock():
             pass
 
 

@@ -187,7 +187,7 @@ def test_dm_loss_with_mismatched_shapes_says_which(real, syn, weights, match):
 # -- cache metadata and a full disk ----------------------------------------------------------------
 @pytest.mark.parametrize("damage", ["non-utf8 byte", "truncated", "not an object"])
 def test_damaged_metadata_is_rebuilt_and_says_so(damage, tmp_path):
-    artifact = ArtifactDir("things", {"a": 1}, root=tmp_path)
+    artifact = ArtifactDir("things", {"a": 1}, code=(), root=tmp_path)
     builds = []
 
     def build():

@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from ddlib.core import env
+from ddlib.core.code_identity import code_fingerprint
 
 CACHE_ENV = env.CACHE_ENV
 META_FILE = "meta.json"
@@ -57,12 +58,23 @@ class CacheCorruptionWarning(UserWarning):
     """A cached file failed its checksum and is being rebuilt."""
 
 
+class StaleReuseWarning(UserWarning):
+    """An artifact built by other code was reused because ``$DDLIB_REUSE_STALE`` asked for it."""
+
+
 class CacheError(RuntimeError):
     """The cache folder cannot be used (not a folder, not writable); the message says how to fix it."""
 
 
 class ChecksumError(ValueError):
     """A self-checked file (a checkpoint) is truncated, corrupted or not in the expected format."""
+
+
+def _reuse_stale() -> bool:
+    try:
+        return env.reuse_stale()
+    except env.EnvError as exc:
+        raise CacheError(str(exc)) from None
 
 
 def cache_root() -> Path:
@@ -289,14 +301,51 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 class ArtifactDir:
-    """One cached artifact: a folder of files plus ``meta.json`` with checksums and provenance."""
+    """One cached artifact: a folder of files plus ``meta.json`` with checksums and provenance.
 
-    def __init__(self, kind: str, config: Any, root: Path | None = None):
+    ``code`` declares what computes it (module names, modules, classes or instances of ddlib, see
+    :func:`ddlib.core.code_identity.code_fingerprint`); the key is the hash of ``config`` together
+    with that code's fingerprint, so an edit to the computation is never answered from the cache.
+    ``code=()`` is for artifacts no ddlib computation shapes (tests, records of external files).
+
+    With ``$DDLIB_REUSE_STALE=1``, a missing artifact is taken from a complete earlier build with the
+    same ``config`` and other code (a warning names it; :attr:`reused_stale` holds its record)."""
+
+    def __init__(self, kind: str, config: Any, *, code: Iterable[Any], root: Path | None = None):
+        code = tuple(code)
         self.kind = kind
         self.config = config
-        self.key = config_key(config)
-        self.path = (root or cache_root()) / kind / self.key
+        self.code = code_fingerprint(*code) if code else None
+        self.config_key = config_key(config)
+        self.key = config_key({"config": config, "code": self.code})
+        base = root or cache_root()
+        self.path = base / kind / self.key
+        self._own = (self.key, self.path)
+        self.reused_stale: dict[str, Any] | None = None
         self._lock_acquired: float | None = None  # wall-clock time this object's builder got the lock
+        if not (self.path / META_FILE).exists() and _reuse_stale():
+            self._adopt_stale(base)
+
+    def _adopt_stale(self, base: Path) -> None:
+        """Point this artifact at a complete build of the same configuration by other code (newest first)."""
+        candidates = []
+        for meta_path in (base / self.kind).glob(f"*/{META_FILE}"):
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(meta, dict) and meta.get("config_key") == self.config_key and meta.get("key") != self.key:
+                candidates.append((meta_path.stat().st_mtime, meta_path.parent, meta))
+        for _, folder, meta in sorted(candidates, key=lambda c: c[0], reverse=True):
+            self.key, self.path = folder.name, folder
+            if self.is_complete():
+                self.reused_stale = {"kind": self.kind, "key": self.key, "built_with_code": meta.get("code"),
+                                     "current_code": self.code, "instead_of": self._own[0]}
+                warnings.warn(f"${env.REUSE_STALE_ENV} is set: reusing {self.kind}/{self.key}, built by code "
+                              f"{meta.get('code')} (the current code is {self.code}); unset it to recompute",
+                              StaleReuseWarning, stacklevel=3)
+                return
+            self.key, self.path = self._own
 
     # -- reading ---------------------------------------------------------------------------
     def meta(self) -> dict[str, Any] | None:
@@ -356,6 +405,9 @@ class ArtifactDir:
     def commit(self, files: Mapping[str, Callable[[Path], None]], provenance: Mapping[str, Any]) -> None:
         """Write every file atomically, then ``meta.json`` (written last: it marks completeness)."""
         started = self._lock_acquired  # None: committed without the lock (no build time known)
+        if self.reused_stale is not None:  # a build by the current code goes under the current key
+            self.key, self.path = self._own
+            self.reused_stale = None
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / META_FILE).unlink(missing_ok=True)
         digests = {}
@@ -364,7 +416,8 @@ class ArtifactDir:
             digests[name] = sha256_file(self.path / name)
         atomic_write_json(
             self.path / META_FILE,
-            {"kind": self.kind, "key": self.key, "config": self.config, "files": digests,
+            {"kind": self.kind, "key": self.key, "config": self.config, "code": self.code,
+             "config_key": self.config_key, "files": digests,
              "provenance": dict(provenance), "build": build_record(started)},
         )
 

@@ -25,3 +25,18 @@ def pick_device(preference: str | None = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"{origin} requested but CUDA is not available; use 'cpu'")
     return device
+
+
+def numerics_identity(device: torch.device | str) -> dict[str, object]:
+    """What, besides code and configuration, moves the numbers a device computes: the device kind,
+    the torch release, and on CUDA the GPU model, the CUDA release and the TF32 switches. Part of the
+    cache key of every artifact computed on a device, so a CPU laptop and a GPU node sharing one cache
+    never mix their results."""
+    device = torch.device(device)
+    identity: dict[str, object] = {"device": device.type, "torch": torch.__version__.split("+")[0]}
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        identity.update({"gpu": torch.cuda.get_device_name(index), "cuda": torch.version.cuda,
+                         "tf32": {"matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+                                  "cudnn": bool(torch.backends.cudnn.allow_tf32)}})
+    return identity

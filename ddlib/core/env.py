@@ -14,6 +14,8 @@ what an unset variable means.
 ``DDLIB_WORKERS``          worker processes of large builds, a whole number ≥ 1
 ``DDLIB_PROGRESS_INTERVAL`` seconds between progress-bar updates when not on a terminal, > 0
 ``DDLIB_FIGURES``          the root folder of figures and result tables (default: the repository's figures/)
+``DDLIB_REUSE_STALE``      1: a missing artifact may be taken from a build by other code (after a
+                           cosmetic edit; each reuse is announced); unset: never
 ========================== =====================================================================
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 
 PROFILE_ENV = "DDLIB_PROFILE"
@@ -31,6 +34,7 @@ DEVICE_ENV = "DDLIB_DEVICE"
 WORKERS_ENV = "DDLIB_WORKERS"
 PROGRESS_INTERVAL_ENV = "DDLIB_PROGRESS_INTERVAL"
 FIGURES_ENV = "DDLIB_FIGURES"
+REUSE_STALE_ENV = "DDLIB_REUSE_STALE"
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -84,15 +88,16 @@ def positive_number(name: str) -> float | None:
 
 
 def path(name: str) -> Path | None:
-    """A folder path, ``~`` expanded; a ``~user`` that names no user is an error, not a folder called ``~user``."""
+    """A folder path, ``~`` expanded; a ``~user`` that names no user is an error, not a folder called ``~user``.
+
+    A relative path is an error here: it would name a different folder in every working directory
+    (a notebook kernel runs in ``notebooks/``, the shell elsewhere), so one run could use two caches.
+    The entry points (``reproduce.sh``, ``python -m ddlib.tools.*``) make such a value absolute once,
+    against the folder they were started in (:func:`absolutize_relative_paths`), before any kernel starts."""
     value = raw(name)
     if value is None:
         return None
-    expanded = _expand(value)
-    if expanded is None:
-        raise EnvError(f"${name}={value!r}: {value.split(os.sep)[0]!r} names no user on this machine; "
-                       "give an absolute path or one starting with ~/")
-    return expanded
+    return _checked(name, value, whole=True)
 
 
 def paths(name: str) -> list[Path]:
@@ -100,16 +105,21 @@ def paths(name: str) -> list[Path]:
     value = raw(name)
     if value is None:
         return []
-    out = []
-    for part in value.split(os.pathsep):
-        if not part:
-            continue
-        expanded = _expand(part)
-        if expanded is None:
-            raise EnvError(f"${name}: {part!r} names no user on this machine; give an absolute path or one "
-                           "starting with ~/")
-        out.append(expanded)
-    return out
+    return [_checked(name, part) for part in value.split(os.pathsep) if part]
+
+
+def _checked(name: str, value: str, whole: bool = False) -> Path:
+    expanded = _expand(value)
+    if expanded is None:
+        where = f"${name}={value!r}: " if whole else f"${name}: "
+        raise EnvError(f"{where}{value.split(os.sep)[0]!r} names no user on this machine; give an absolute path "
+                       "or one starting with ~/")
+    if not expanded.is_absolute():
+        raise EnvError(f"${name} holds the relative path {value!r}, which names a different folder in each "
+                       f"working directory (a notebook kernel runs in notebooks/); give an absolute path, e.g. "
+                       f"export {name}=\"$PWD/{value}\", or start the run through ./reproduce.sh or "
+                       "python -m ddlib.tools.*, which make it absolute once")
+    return expanded
 
 
 def _expand(value: str) -> Path | None:
@@ -119,6 +129,33 @@ def _expand(value: str) -> Path | None:
     except RuntimeError:  # "Could not determine home directory"
         return None
     return None if str(expanded).startswith("~") else expanded
+
+
+PATH_VARIABLES = (CACHE_ENV, FIGURES_ENV, DATA_ROOT_ENV)
+
+
+def absolutize_relative_paths(environ: MutableMapping[str, str] | None = None,
+                              cwd: Path | None = None) -> dict[str, str]:
+    """Make every relative path in the path variables absolute against ``cwd`` (default: the current
+    folder), in ``environ`` (default: ``os.environ``, so that child processes and notebook kernels
+    inherit the absolute value). Called once, at an entry point. Returns ``{variable: new value}`` for
+    each variable it changed, to be recorded by the caller."""
+    environ = os.environ if environ is None else environ
+    base = Path.cwd() if cwd is None else Path(cwd)
+    changed = {}
+    for name in PATH_VARIABLES:
+        value = environ.get(name, "").strip()
+        if not value:
+            continue
+        parts = []
+        for part in value.split(os.pathsep) if name == DATA_ROOT_ENV else [value]:
+            expanded = _expand(part) if part else None
+            parts.append(str(base / expanded) if expanded is not None and not expanded.is_absolute() else part)
+        new = os.pathsep.join(parts)
+        if new != value:
+            environ[name] = new
+            changed[name] = new
+    return changed
 
 
 def progress_interval() -> float | None:
@@ -151,3 +188,17 @@ def data_roots() -> list[Path]:
 
 def figures() -> Path | None:
     return path(FIGURES_ENV)
+
+
+def reuse_stale() -> bool:
+    return flag(REUSE_STALE_ENV)
+
+
+def absolutize_at_entry(program: str) -> dict[str, str]:
+    """:func:`absolutize_relative_paths` for a command-line entry point: each change is printed (to
+    stderr, so tables on stdout stay clean) naming the variable and its absolute value."""
+    import sys
+    changed = absolutize_relative_paths()
+    for name, value in changed.items():
+        print(f"{program}: relative ${name} made absolute against {Path.cwd()}: {name}={value}", file=sys.stderr)
+    return changed

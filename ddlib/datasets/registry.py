@@ -92,6 +92,16 @@ def dataset_info(name: str) -> DatasetInfo:
     return _INFO[name]
 
 
+def _check_option(dataset: str, option: str, value: Any) -> None:
+    """Every data-set option is a per-class count (``train_per_class``, ``test_per_class``): a whole
+    number ≥ 1, or None for the whole split."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{option}={value!r} for data set {dataset!r} must be a whole number ≥ 1 (images kept per "
+                         f"class), or None for the whole split; nothing is rounded, e.g. {option}=200")
+
+
 def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = False, severity: int | None = None,
                  seed: int = 0, data_root: str | os.PathLike | None = None, **options: Any) -> BiasedDataset:
     """Build (or load from the cache) the named biased data set.
@@ -106,6 +116,8 @@ def load_dataset(name: str, conflict_ratio: float = 0.05, *, unbiased: bool = Fa
     if unknown:
         raise ValueError(f"data set {name!r} does not take the option(s) {unknown}; it takes "
                          f"{sorted(info.options) or 'none'}")
+    for option, value in options.items():
+        _check_option(name, option, value)
     if severity is None:
         severity = info.default_severity
     for arg, value in (("severity", severity), ("seed", seed)):
@@ -185,7 +197,9 @@ def cached_splits(spec: DatasetSpec, source_id: str,
     ``source_id`` identifies the raw data (e.g. its checksum) so that a different source gives a
     different cache entry. Returns the splits and the provenance recorded at build time.
     """
-    artifact = ArtifactDir(f"datasets/{spec.name}", {"spec": spec, "source": source_id, "format": CACHE_FORMAT})
+    # the code is the builder's module (colored_mnist, bg_fmnist, ...) and what it imports
+    artifact = ArtifactDir(f"datasets/{spec.name}", {"spec": spec, "source": source_id, "format": CACHE_FORMAT},
+                           code=(__name__, build.__module__))
     with artifact.lock():  # concurrent builders of one data set: one builds, the others load
         return _load_or_build_splits(artifact, build)
 

@@ -105,8 +105,10 @@ def with_zca(dataset: BiasedDataset, epsilon: float = DEFAULT_EPSILON, use_cache
     ``normalize`` whitening, ``denormalize`` inverting it, and a fingerprint extended by the settings."""
     if dataset.whitening is not None:
         raise ValueError(f"{dataset.display_name} is already whitened")
+    # fitted on the CPU whatever the run's device (torch's eigendecomposition there)
     artifact = ArtifactDir("zca", {"dataset": dataset.fingerprint, "epsilon": float(epsilon),
-                                   "fit": "train-pixels", "format": 1})
+                                   "fit": "train-pixels", "torch": torch.__version__.split("+")[0], "format": 1},
+                           code=(__name__,))
 
     def load() -> ZCAWhitening:
         state = torch.load(artifact.file("zca.pt"))

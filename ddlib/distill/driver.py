@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from ddlib.core.cache import ArtifactDir, check_writable, read_checked, save_torch, write_checked
+from ddlib.core.device import numerics_identity
 from ddlib.core.progress import progress as progress_bar
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
@@ -199,7 +200,13 @@ class DistillationMethod(ABC):
 
     def cache_key(self) -> dict[str, Any]:
         return {"dataset": self.dataset.fingerprint, "ipc": self.ipc, "config": self.config,
-                "weights": self.weights_key(), "numerics": NUMERICS, "format": 1}
+                "weights": self.weights_key(), "numerics": NUMERICS, **numerics_identity(self.device),
+                "format": 1}
+
+    def code(self) -> tuple[Any, ...]:
+        """What computes the set: the method's class and the weighter's (their modules and imports)."""
+        inner = getattr(self.weighter, "inner", self.weighter)
+        return (type(self),) if inner is None else (type(self), type(inner))
 
     def stream_device(self, name: str) -> torch.device:
         """Where random stream ``name`` draws (CPU unless a device-resident path says otherwise)."""
@@ -228,7 +235,7 @@ class DistillationMethod(ABC):
 
 def run_distillation(method: DistillationMethod, progress: bool = True, use_cache: bool = True) -> SyntheticSet:
     """Run ``method`` to the end (or load its cached result) and return the synthetic set."""
-    artifact = ArtifactDir(f"synthetic/{method.stream}", method.cache_key())
+    artifact = ArtifactDir(f"synthetic/{method.stream}", method.cache_key(), code=method.code())
     if not use_cache:
         return _run(method, artifact, progress, use_cache)
     with artifact.lock():  # concurrent runs of one configuration: one distils, the others load its result

@@ -59,6 +59,7 @@ from ddlib.core.cache import ArtifactDir, save_torch, tensor_digest
 from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
 from ddlib.models.convnet import NUMERICS
+from ddlib.core.device import numerics_identity
 from ddlib.core.progress import progress as progress_bar
 from ddlib.core.seeding import torch_generator
 from ddlib.distill.driver import DistillationMethod, run_distillation
@@ -240,10 +241,11 @@ def train_expert(dataset: BiasedDataset, config: ExpertConfig, index: int,
 
 
 def expert_artifact(dataset: BiasedDataset, config: ExpertConfig, index: int,
-                    weights_key: dict[str, Any]) -> ArtifactDir:
+                    weights_key: dict[str, Any], device: torch.device | str = "cpu") -> ArtifactDir:
     training = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "count"}
     return ArtifactDir("experts", {"dataset": dataset.fingerprint, "training": training, "weights": weights_key,
-                                   "index": index, "numerics": NUMERICS, "format": 1})
+                                   "index": index, "numerics": NUMERICS, **numerics_identity(device),
+                                   "format": 1}, code=(__name__,))
 
 
 def load_experts(dataset: BiasedDataset, config: ExpertConfig, sample_weights: torch.Tensor | None = None,
@@ -261,7 +263,7 @@ def load_experts(dataset: BiasedDataset, config: ExpertConfig, sample_weights: t
     key = _weights_key(sample_weights, weights_config)
     trajectories, keys = [], []
     for i in progress_bar(range(config.count), desc="experts", disable=not progress):
-        artifact = expert_artifact(dataset, config, i, key)
+        artifact = expert_artifact(dataset, config, i, key, device)
         with artifact.lock() if use_cache else contextlib.nullcontext():  # one builder across processes
             if use_cache and artifact.is_complete():
                 trajectory = torch.load(artifact.file("trajectory.pt"))

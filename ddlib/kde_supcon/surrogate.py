@@ -37,6 +37,7 @@ from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE
 from ddlib.core.progress import progress as progress_bar
 from ddlib.augment import DSA
 from ddlib.core.cache import ArtifactDir, save_torch
+from ddlib.core.device import numerics_identity
 from ddlib.datasets import BiasedDataset
 from ddlib.kde_supcon.supcon import supcon_loss
 from ddlib.models import ConvNetConfig, build_convnet
@@ -127,9 +128,9 @@ def _embed(encoder: ConvNet, head: nn.Module | None, x: torch.Tensor, layer: str
     return F.normalize(features, dim=1)
 
 
-def _artifact(dataset: BiasedDataset, config: SurrogateConfig) -> ArtifactDir:
+def _artifact(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device | str) -> ArtifactDir:
     return ArtifactDir("surrogates", {"dataset": dataset.fingerprint, "config": config, "numerics": NUMERICS,
-                                      "format": 1})
+                                      **numerics_identity(device), "format": 1}, code=(__name__,))
 
 
 def _build(dataset: BiasedDataset, config: SurrogateConfig, device: torch.device) -> tuple[ConvNet, nn.Module | None]:
@@ -153,7 +154,7 @@ def train_surrogate(dataset: BiasedDataset, config: SurrogateConfig, device: tor
     """Train (or load from the cache) the surrogate and embed the whole training set with it.
 
     Under the artifact's lock: of several processes asking at once, one trains, the others load."""
-    artifact = _artifact(dataset, config)
+    artifact = _artifact(dataset, config, device)
     with artifact.lock() if use_cache else contextlib.nullcontext():
         return _train_or_load(dataset, config, torch.device(device), progress, use_cache, embed_batch, artifact)
 

@@ -147,7 +147,7 @@ def _find_image_folder_sources(roots: list[Path]) -> list[tuple[str, Path]]:
 
 def _load_image_folder(kind: str, path: Path) -> RawImageSet:
     identity = sha256_file(path) if kind == "tar" else _folder_fingerprint(path)
-    artifact = ArtifactDir("sources/cifar10-image-folder", {"identity": identity, "format": 1})
+    artifact = ArtifactDir("sources/cifar10-image-folder", {"identity": identity, "format": 1}, code=(__name__,))
     origin = f"image-folder copy {path}" + (" (tar.gz, decoded once into the cache)" if kind == "tar" else "")
     with artifact.lock():  # concurrent loaders decode it once
         return _load_or_decode(artifact, kind, path, identity, origin)

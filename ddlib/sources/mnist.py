@@ -162,7 +162,7 @@ def _validate(arrays: dict[str, np.ndarray], origin: str) -> None:
 
 def load_mnist(data_root: str | os.PathLike | None = None, allow_download: bool = True) -> RawImageSet:
     """MNIST train (60k) and test (10k) as uint8 arrays, from the first source that has it."""
-    artifact = ArtifactDir("sources/mnist", {"version": 1})
+    artifact = ArtifactDir("sources/mnist", {"version": 1}, code=(__name__,))
     errors: list[str] = []
     # An explicit data root always wins over the cache, so a user can point at their own copy.
     for root in data_roots(data_root):

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ddlib.core import env
 from ddlib.datasets.assignment import assign_attributes
 from ddlib.datasets.corruptions import CORRUPTIONS, corrupt_images, default_workers
 from ddlib.sources import DataSourceError, load_cifar10
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--severity", type=int, default=5, help="CIFAR-10-C level 1..5 (default 5 = LfF severity4)")
     parser.add_argument("--workers", type=int, default=None, help="processes for the parallel run (default: cores)")
     args = parser.parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.benchmark_corruptions")
     images, origin = benchmark_images(args.images)
     workers = args.workers or default_workers()
     print(f"{len(images)} {origin}, severity {args.severity}, one process")

@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="layers: intra-op threads")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from ddlib.core import env
+    env.absolutize_at_entry("python -m ddlib.tools.benchmark_dm")
     if args.what == "layers":
         _print_layers(args)
         return

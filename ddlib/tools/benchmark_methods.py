@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one method, print JSON
     parser.add_argument("--mtt-memory", action="store_true")
     args = parser.parse_args(argv)
+    from ddlib.core import env
+    env.absolutize_at_entry("python -m ddlib.tools.benchmark_methods")
     from ddlib.core.device import pick_device
 
     device = str(pick_device(args.device))

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ddlib.core import env
 import ddlib.training.loop as loop_module
 from ddlib.augment import DSA
 from ddlib.core.device import pick_device
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.eval_protocol_check")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:

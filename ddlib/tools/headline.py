@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ddlib.core import env
 from ddlib.core.device import pick_device
 from ddlib.core.results import run_provenance, save_table
 from ddlib.datasets import BiasedDataset, load_dataset
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="override a profile field, e.g. kde_method.dm.precision=bf16 (repeatable)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.headline")
     overrides = {}
     for item in args.set:
         path, sep, value = item.partition("=")

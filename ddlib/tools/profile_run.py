@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ddlib.core import env
 from ddlib.core.cache import META_FILE, cache_root
 
 
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-times", type=Path, default=None,
                         help="reproduce.sh's run_times.csv of the same run: adds the unaccounted remainder")
     args = parser.parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.profile_run")
     root = args.cache if args.cache is not None else cache_root()
     if not root.is_dir():
         raise SystemExit(f"no cache folder at {root}; pass --cache with the folder the run wrote")

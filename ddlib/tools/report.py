@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ddlib.core import env
 from ddlib.core.plots import repo_root
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="record a reproduce.sh summary as figures/<profile>/run_times.csv")
     parser.add_argument("--note", default="", help="with --run-times: how the run was made (cache, machine)")
     args = parser.parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.report")
     if args.run_times:
         print(f"wrote {record_run_times(args.run_times, args.profile, args.note)}")
     elif args.update_readme:

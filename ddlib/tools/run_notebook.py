@@ -139,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cwd", default=None, help="working directory of the kernel")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between lines of one progress bar")
     args = parser.parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.run_notebook")
     try:
         seconds = run(args.input, args.output, args.cwd, args.interval)
     except Exception as error:  # papermill's PapermillExecutionError names the cell; the executed copy has it

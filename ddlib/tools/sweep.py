@@ -72,6 +72,7 @@ from typing import Any
 
 import pandas as pd
 
+from ddlib.core import env
 from ddlib.core.cache import ArtifactDir, cache_root
 from ddlib.experiments.grid import ERROR_SET, KDE, RANDOM_REAL, Cell
 from ddlib.profiles import Profile, get_profile
@@ -275,7 +276,10 @@ def cell_identity(profile: Profile, sc: SweepCell) -> dict[str, Any]:
 
 def cell_artifact(profile: Profile, sc: SweepCell, root: Path | None = None) -> ArtifactDir:
     """The cache record of ``sc``: keyed by :func:`cell_identity` (not its group)."""
-    return ArtifactDir(CELL_KIND, cell_identity(profile, sc), root=root)
+    # the code of the grid runner and all it imports (every method, weighter and evaluation); not the
+    # device, which the controller planning the sweep cannot know (the artifacts a row is built from are
+    # keyed by the device that computed them)
+    return ArtifactDir(CELL_KIND, cell_identity(profile, sc), code=("ddlib.experiments.grid",), root=root)
 
 
 def load_cell(profile: Profile, sc: SweepCell) -> dict[str, Any] | None:
@@ -621,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    env.absolutize_at_entry("python -m ddlib.tools.sweep")
     profile = get_profile(args.profile, overrides=dict(args.overrides))
     groups = NOTEBOOK_GROUPS[args.notebook] if args.notebook else args.groups
 

@@ -28,6 +28,7 @@ import torch
 
 from ddlib.core.validation import AT_LEAST_ONE, NON_NEGATIVE, check_config
 from ddlib.core.cache import ArtifactDir, tensor_digest
+from ddlib.core.device import numerics_identity
 from ddlib.core.precision import check_precision, precision_context
 from ddlib.core.seeding import derive_seed
 from ddlib.datasets import BiasedDataset, BiasedSplit
@@ -278,6 +279,11 @@ def _settings_key(settings: EvalSettings) -> dict[str, Any]:
     return key
 
 
+def _evaluation_code(settings: EvalSettings) -> tuple[Any, ...]:
+    """What computes an evaluation: this module and the training objective's (e.g. a de-biasing method)."""
+    return (__name__,) if settings.objective is None else (__name__, type(settings.objective))
+
+
 def _load_eval(artifact: ArtifactDir) -> EvalResult | None:
     if not artifact.is_complete():
         return None
@@ -319,7 +325,8 @@ def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, setting
     settings = settings_for(syn, settings)
     artifact = ArtifactDir("evaluations/synthetic", {"dataset": dataset.fingerprint,
                                                      "synthetic": synthetic_fingerprint(syn),
-                                                     **_settings_key(settings), "format": 2})
+                                                     **_settings_key(settings), **numerics_identity(device),
+                                                     "format": 2}, code=_evaluation_code(settings))
     with artifact.lock():  # of several processes asking at once, one trains, the others load
         cached = _load_eval(artifact)
         if cached is not None:
@@ -353,7 +360,8 @@ def evaluate_full_data_cached(dataset: BiasedDataset, settings: FullDataSettings
     """:func:`evaluate_full_data` (``settings.patience`` None) or :func:`evaluate_full_data_converged`
     (a :class:`FullDataResult` with the validation curves), cached by (data set, settings, subset size,
     plateau rule, validation split)."""
-    artifact = ArtifactDir("evaluations/full", _full_data_key(dataset, settings))
+    artifact = ArtifactDir("evaluations/full", {**_full_data_key(dataset, settings), **numerics_identity(device)},
+                           code=_evaluation_code(settings.evaluation))
     with artifact.lock():  # of several processes asking at once, one trains, the others load
         cached = _load_eval(artifact)
         if cached is not None:

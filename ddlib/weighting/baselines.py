@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ddlib.core.cache import ArtifactDir, save_npz, tensor_digest
+from ddlib.core.device import numerics_identity
 from ddlib.datasets import BiasedDataset
 from ddlib.models.convnet import NUMERICS
 from ddlib.training.evaluation import EvalSettings
@@ -124,10 +125,10 @@ def erm_error_set(dataset: BiasedDataset, settings: EvalSettings, device: torch.
     from ddlib.training.evaluation import full_data_index
     device = torch.device(device)
     key = {"dataset": dataset.fingerprint, "train": settings.train, "seed": settings.seed, "numerics": NUMERICS,
-           "format": 1}
+           **numerics_identity(device), "format": 1}
     if max_samples is not None:
         key["max_samples"] = max_samples
-    artifact = ArtifactDir("error_sets", key)
+    artifact = ArtifactDir("error_sets", key, code=(__name__,))
     with artifact.lock() if use_cache else contextlib.nullcontext():
         if use_cache and artifact.is_complete():
             return np.load(artifact.file("error_set.npz"))["error_set"]
