@@ -108,8 +108,8 @@ the notebooks in notebooks/ in order with papermill for the chosen profile.
   --profile P   smoke (seconds per notebook: CI), quick (default; minutes per notebook on a laptop
                 CPU) or paper (the paper's settings; meant for a GPU). Profiles: ddlib/profiles.py.
   --only NAME   run one notebook: its file name, stem, or number prefix (e.g. 01)
-  --in-place    also write the executed notebooks back into notebooks/ (to refresh the committed
-                outputs; normally only for the quick profile)
+  --in-place    also write the executed notebooks back into notebooks/ and the figures and tables
+                into figures/<profile>/ (to refresh the committed outputs; normally only for quick)
   --run-dir D   where the executed copies go (default runs/<profile>-<date>-<time>/)
   --no-install  do not create or update .venv; use $DDLIB_VENV as it is when set, else the python3 on PATH
   --headline    only the paper's headline check (python -m ddlib.tools.headline; default profile
@@ -130,7 +130,8 @@ Environment:
                     (each reuse is announced); unset, any code change recomputes what it touches
 A relative DDLIB_CACHE, DDLIB_FIGURES or DDLIB_DATA_ROOT is made absolute against the folder
 reproduce.sh was started in, and reported.
-Figures go to figures/<profile>/, result tables (CSV + provenance JSON) beside them.
+Figures and result tables (CSV + provenance JSON) go to <run dir>/figures/<profile>/, leaving the
+committed figures/ untouched; with --in-place to figures/<profile>/ ($DDLIB_FIGURES overrides both).
 EOF
 }
 
@@ -272,7 +273,7 @@ if [[ $RUN_TESTS -eq 1 ]]; then
 fi
 
 [[ $RUN_TESTS -eq 0 && $HEADLINE -eq 0 && $DRY_RUN -eq 0 ]] && check_run_dir
-setup_env ""
+setup_env "[notebooks]"
 
 if [[ $HEADLINE -eq 1 ]]; then
     exec "$PY" -m ddlib.tools.headline --profile "$PROFILE"
@@ -293,14 +294,24 @@ if [[ $DRY_RUN -eq 1 ]]; then
 fi
 
 export DDLIB_PROFILE="$PROFILE"
-echo "==> profile $PROFILE; executed notebooks go to $RUN_DIR; figures to figures/$PROFILE/"
+# A plain run leaves the committed figures/ alone: its figures and tables go into its run folder, beside
+# its notebooks; --in-place refreshes the committed ones. An explicit $DDLIB_FIGURES always wins.
+if [[ -z "${DDLIB_FIGURES:-}" && $IN_PLACE -eq 0 ]]; then
+    case "$RUN_DIR" in
+        /*) export DDLIB_FIGURES="$RUN_DIR/figures" ;;
+        *) export DDLIB_FIGURES="$ROOT/$RUN_DIR/figures" ;;
+    esac
+fi
+FIGURES_SHOWN="${DDLIB_FIGURES:-$ROOT/figures}/$PROFILE/"
+FIGURES_SHOWN="${FIGURES_SHOWN#"$ROOT/"}"
+echo "==> profile $PROFILE; executed notebooks go to $RUN_DIR; figures and tables to $FIGURES_SHOWN"
 
 declare -a SUMMARY=()
 status=0
 for nb in "${NOTEBOOKS[@]}"; do
     name="$(basename "$nb")"
     out="$RUN_DIR/$name"
-    echo "==> $name"
+    echo "$(date +%H:%M:%S) ==> $name"
     start=$(date +%s)
     # The profile reaches the notebook through $DDLIB_PROFILE, not an injected parameter cell, so the
     # executed notebooks can be committed and nbval can rerun them in another profile. The runner
@@ -346,6 +357,6 @@ if [[ -n "$ABSOLUTIZED" ]]; then  # recorded beside the run: which folders it re
     printf '%s' "$ABSOLUTIZED" > "$RUN_DIR/absolute_paths.txt"
 fi
 echo "  executed notebooks: $RUN_DIR/"
-echo "  figures and tables: figures/$PROFILE/"
+echo "  figures and tables: $FIGURES_SHOWN"
 [[ $IN_PLACE -eq 1 ]] && echo "  committed notebooks refreshed in notebooks/"
 exit $status

@@ -106,3 +106,36 @@ def test_sigkill_of_the_script_leaves_no_orphans(tmp_path):
         for pid in (kernel, papermill):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+RECORDING_PYTHON = f"""#!{sys.executable}
+import json, os, sys
+if len(sys.argv) > 1 and sys.argv[1] == "-c":
+    sys.exit(0)  # the script's version probe
+with open(os.environ["FAKE_LOG"], "a") as fh:
+    fh.write(json.dumps({{"argv": sys.argv[1:], "figures": os.environ.get("DDLIB_FIGURES")}}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_a_plain_run_writes_its_figures_into_its_run_folder_not_the_committed_ones(tmp_path, explicit):
+    import json
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(RECORDING_PYTHON)
+    (bin_dir / "python3").chmod(0o755)
+    log = tmp_path / "log.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "DDLIB_FIGURES"}
+    env.update({"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(log)})
+    if explicit:
+        env["DDLIB_FIGURES"] = str(tmp_path / "mine")
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(["bash", str(SCRIPT), "--no-install", "--profile", "smoke", "--only", "00",
+                           "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    notebook_runs = [c for c in calls if c["argv"][:2] == ["-m", "ddlib.tools.run_notebook"]]
+    assert len(notebook_runs) == 1
+    expected = str(tmp_path / "mine") if explicit else str(run_dir / "figures")
+    assert notebook_runs[0]["figures"] == expected
+    assert f"figures and tables: {expected}/smoke/" in proc.stdout

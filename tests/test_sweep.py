@@ -20,8 +20,8 @@ from ddlib.experiments import grid
 from ddlib.experiments.grid import image_lr
 from ddlib.profiles import get_profile
 from ddlib.tools import sweep
-from ddlib.tools.sweep import (NOTEBOOK_GROUPS, ExecutorSettings, SweepCell, cell_artifact, expand_grid, run_sweep,
-                               sweep_table)
+from ddlib.tools.sweep import (NOTEBOOK_GROUPS, ExecutorSettings, SweepCell, cell_artifact, expand_grid, grid_datasets,
+                               run_sweep, sweep_table)
 
 from conftest import require_data
 
@@ -29,11 +29,12 @@ RESULT_COLUMNS = ["group", "dataset", "conflict_ratio", "train data", "ipc", "me
                   "acc", "aligned", "conflicting"]
 
 
-def _expected_counts(P) -> dict[str, int]:
-    """Cells per group (and in all, overlaps counted once) from the profile's fields alone."""
+def _expected_counts(P, exclude=()) -> dict[str, int]:
+    """Cells per group (and in all, overlaps counted once) from the profile's fields alone, without
+    the data sets of ``exclude``."""
     A, K, seeds = P.analysis, P.kde_method, len(P.seeds)
     analysis, analysis_keys = 0, set()
-    for name in A.datasets:
+    for name in [n for n in A.datasets if n not in exclude]:
         info = dataset_info(name)
         variants = [v for v in info.train_variants() if A.unbiased_data or v == "biased"]
         for ratio in info.conflict_ratios(P.conflict_ratios):
@@ -43,7 +44,7 @@ def _expected_counts(P) -> dict[str, int]:
                     if v == "biased":
                         analysis_keys |= {(name, ratio, ipc, m) for m in ("random real", *A.methods_for(name))}
     main = overlap = 0
-    for name in K.datasets:
+    for name in [n for n in K.datasets if n not in exclude]:
         methods = [m for m in K.methods if m == "DM" or K.other_methods_datasets is None
                    or name in K.other_methods_datasets]
         for ipc in K.ipcs:
@@ -247,13 +248,15 @@ def test_bad_cells_and_groups_are_rejected():
         expand_grid(get_profile("smoke"), groups=("bogus",))
 
 
-def test_dry_run_lists_cells_and_cost(capsys, tmp_path, monkeypatch):
+def test_dry_run_lists_cells_and_cost(capsys, tmp_path, monkeypatch, bffhq_root):
     monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
+    monkeypatch.setenv("DDLIB_DATA_ROOT", str(bffhq_root))
     P = get_profile("smoke")
     assert sweep.main(["--profile", "smoke", "--groups", "analysis", "main", "--kde-choice", "default",
                        "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"profile smoke: {_expected_counts(P)['all']} cells, 0 cached" in out
+    assert "skipped" not in out  # BFFHQ's fixture is there
     assert "distillation iterations" in out and "no finished cell" in out
     assert "DM + KDE/SupCon" in out and "random real" in out
     assert sweep.main(["--profile", "smoke", "--notebook", "01", "--dry-run", "--brief"]) == 0
@@ -261,6 +264,20 @@ def test_dry_run_lists_cells_and_cost(capsys, tmp_path, monkeypatch):
     assert sweep.main(["--profile", "smoke", "--notebook", "02", "--dry-run", "--brief"]) == 0
     out = capsys.readouterr().out
     assert "selection" in out and "wait for the selection's choice" in out
+
+
+def test_dry_run_without_bffhq_skips_it_with_the_notebooks_note(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("DDLIB_DATA_ROOT", str(tmp_path / "empty"))
+    P = get_profile("smoke")
+    assert "bffhq" in P.analysis.datasets
+    assert sweep.main(["--profile", "smoke", "--groups", "analysis", "main", "--kde-choice", "default",
+                       "--dry-run", "--brief"]) == 0
+    out = capsys.readouterr().out
+    assert "bffhq skipped: its raw data is not available here." in out and "BFFHQ not found" in out
+    assert f"profile smoke: {_expected_counts(P, exclude=('bffhq',))['all']} cells, 0 cached" in out
+    assert sweep.absent_datasets(["colored_mnist", "bffhq"]).keys() == {"bffhq"}
 
 
 @pytest.mark.data
@@ -276,7 +293,9 @@ def test_sequential_sweep_runs_the_grid_runner_and_reuses_its_records(tmp_path, 
             "--executor", "sequential", "--threads", "1", "--table", str(tmp_path / "rows.csv")]
     assert sweep.main(args) == 0
     out = capsys.readouterr().out
-    assert "0 cells were cached, 2 computed now, 0 failed" in out
+    assert "of 2 cells run, 2 computed now, 0 already recorded, 0 skipped (data not available), 0 failed" in out
+    assert "sweep finished: 2 of 2 cells recorded (2 computed in this run), 0 skipped (data not available), " \
+           "0 failed" in out
     cells = expand_grid(P, groups=("analysis",), datasets=("colored_mnist",), methods=("DM",))
     assert [c.cell.method for c in cells] == ["random real", "DM"]
     rows = sweep_table(P, cells)
@@ -288,9 +307,9 @@ def test_sequential_sweep_runs_the_grid_runner_and_reuses_its_records(tmp_path, 
     assert [d["models"] for d in direct] == [sweep.load_cell(P, c)["models"] for c in cells]
     # a rerun only loads the records
     assert sweep.main(args) == 0
-    assert "2 cells, 2 cached, running 0" in capsys.readouterr().out
+    assert "2 cells, 2 recorded, running 0" in capsys.readouterr().out
     report = run_sweep(P, cells, None, log=lambda _: None)
-    assert report.skipped == 2 and not report.finished and not report.failed
+    assert report.loaded == 2 and not report.finished and not report.failed
 
 
 # -- jobs --------------------------------------------------------------------------------------------
@@ -364,7 +383,52 @@ def test_local_jobs_killed_and_rerun_match_a_sequential_run(tmp_path, monkeypatc
 
     monkeypatch.delenv(KILL_LABEL_ENV)
     report = run_sweep(P, cells, local, retries=0, threads=1, poll_s=0.2, log=lambda _: None)
-    assert report.skipped == 2 and report.finished == [killed] and not report.failed
+    assert report.loaded == 2 and report.finished == [killed] and not report.failed
     result = sweep_table(P, cells)[RESULT_COLUMNS]
     assert result.to_dict("records") == expected.to_dict("records")
     assert _half_written(tmp_path / "jobs") == []
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_smoke_grid_without_bffhq_runs_every_pass_and_a_failure_stops_only_its_cells(tmp_path, monkeypatch, capsys):
+    """The default smoke sweep where BFFHQ is absent: skipped with the notebooks' note, not failed.
+    First with every bg_fmnist cell failing: the other data sets' passes still run to the end (the
+    selection's five stages and the main table), the failed cells are run once, not retried, rc 1.
+    Then without the failure: only the failed cells run, every cell is recorded, nothing waits, rc 0."""
+    from ddlib.datasets import load_dataset
+    P = get_profile("smoke")
+    names = [n for n in grid_datasets(P) if n != "bffhq"]
+    for name in names:
+        require_data(load_dataset, name, 0.05, seed=P.seed, **P.datasets.options_for(name))
+    session_cache = cache_root()
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path / "cache"))
+    _share_data(tmp_path / "cache", session_cache)
+    roots = [r for r in os.environ.get("DDLIB_DATA_ROOT", "").split(os.pathsep) if r and not (Path(r) / "bffhq").exists()]
+    monkeypatch.setenv("DDLIB_DATA_ROOT", os.pathsep.join(roots) or str(tmp_path))
+    real_run_cell, attempts = grid.GridRunner.run_cell, []
+
+    def failing_bg_fmnist(self, cell, seed, evaluation):
+        if cell.dataset == "bg_fmnist":
+            attempts.append(cell)
+            raise RuntimeError("injected failure")
+        return real_run_cell(self, cell, seed, evaluation)
+
+    monkeypatch.setattr(grid.GridRunner, "run_cell", failing_bg_fmnist)
+    args = ["--profile", "smoke", "--executor", "sequential", "--threads", "1"]
+    assert sweep.main(args) == 1
+    out = capsys.readouterr().out
+    assert "bffhq skipped: its raw data is not available here." in out
+    failed = sorted(set(map(repr, attempts)))
+    assert attempts and len(failed) == len(attempts)  # each failed cell ran once
+    assert f"{len(attempts)} failed" in out.splitlines()[-1]
+    assert "not expanded yet" not in out  # colored_mnist's selection and main table ran to the end
+    cells = expand_grid(P, exclude=("bffhq",))
+    done = {c.cell.dataset for c in cells if sweep.load_cell(P, c) is not None}
+    assert done == set(names) - {"bg_fmnist"}
+
+    monkeypatch.setattr(grid.GridRunner, "run_cell", real_run_cell)
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert "not expanded yet" not in out and "0 failed" in out.splitlines()[-1]
+    assert f"{len(cells)} of {len(cells)} cells recorded ({len(attempts)} computed in this run)" in out

@@ -14,6 +14,8 @@ what an unset variable means.
 ``DDLIB_WORKERS``          worker processes of large builds, a whole number ≥ 1
 ``DDLIB_PROGRESS_INTERVAL`` seconds between progress-bar updates when not on a terminal, > 0
 ``DDLIB_FIGURES``          the root folder of figures and result tables (default: the repository's figures/)
+``DDLIB_OUTPUT``           the folder outputs go under (figures/, tables) where ddlib is installed, not run
+                           from its checkout (default: the current folder; never site-packages)
 ``DDLIB_REUSE_STALE``      1: a missing artifact may be taken from a build by other code (after a
                            cosmetic edit; each reuse is announced); unset: never
 ========================== =====================================================================
@@ -34,6 +36,7 @@ DEVICE_ENV = "DDLIB_DEVICE"
 WORKERS_ENV = "DDLIB_WORKERS"
 PROGRESS_INTERVAL_ENV = "DDLIB_PROGRESS_INTERVAL"
 FIGURES_ENV = "DDLIB_FIGURES"
+OUTPUT_ENV = "DDLIB_OUTPUT"
 REUSE_STALE_ENV = "DDLIB_REUSE_STALE"
 
 _TRUE = ("1", "true", "yes", "on")
@@ -131,7 +134,7 @@ def _expand(value: str) -> Path | None:
     return None if str(expanded).startswith("~") else expanded
 
 
-PATH_VARIABLES = (CACHE_ENV, FIGURES_ENV, DATA_ROOT_ENV)
+PATH_VARIABLES = (CACHE_ENV, FIGURES_ENV, OUTPUT_ENV, DATA_ROOT_ENV)
 
 
 def absolutize_relative_paths(environ: MutableMapping[str, str] | None = None,
@@ -188,6 +191,10 @@ def data_roots() -> list[Path]:
 
 def figures() -> Path | None:
     return path(FIGURES_ENV)
+
+
+def output() -> Path | None:
+    return path(OUTPUT_ENV)
 
 
 def reuse_stale() -> bool:

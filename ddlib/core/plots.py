@@ -2,6 +2,10 @@
 
 Figures of the ``quick`` and ``paper`` profiles go to ``figures/<profile>/``; smoke runs (CI) go
 to ``figures/smoke/``, which git ignores. ``$DDLIB_FIGURES`` overrides the root folder.
+
+``figures/`` is the repository's when ddlib runs from its source checkout (an editable install or
+``PYTHONPATH``). Installed into site-packages (``pip install git+…``, the Colab setup cell) it is
+``$DDLIB_OUTPUT/figures``, else ``./figures`` of the current folder: never inside site-packages.
 """
 
 from __future__ import annotations
@@ -18,11 +22,30 @@ FIGURES_ENV = env.FIGURES_ENV
 
 
 def repo_root() -> Path:
+    """The folder that holds the ``ddlib`` package: the repository in a source checkout, site-packages
+    in an installed copy (:func:`in_source_checkout` tells which)."""
     return Path(__file__).resolve().parents[2]  # ddlib/core/plots.py → the repository
 
 
+def in_source_checkout(root: Path | None = None) -> bool:
+    """Whether ``root`` (default :func:`repo_root`) is ddlib's source checkout: a ``pyproject.toml`` or
+    ``.git`` beside the package. False for a copy installed into site-packages."""
+    root = repo_root() if root is None else root
+    return (root / "pyproject.toml").is_file() or (root / ".git").exists()
+
+
+def output_root(root: Path | None = None) -> Path:
+    """The folder that ``figures/`` goes under: the checkout ``root`` (default :func:`repo_root`) as
+    before; outside a checkout ``$DDLIB_OUTPUT``, else the current folder."""
+    root = repo_root() if root is None else root
+    if in_source_checkout(root):
+        return root
+    return env.output() or Path.cwd()  # an installed copy: site-packages is no place for results
+
+
 def figures_dir(profile: str) -> Path:
-    root = env.figures() or repo_root() / "figures"
+    """``figures/<profile>/`` (created): under ``$DDLIB_FIGURES`` when set, else under :func:`output_root`."""
+    root = env.figures() or output_root() / "figures"
     folder = root / profile
     folder.mkdir(parents=True, exist_ok=True)
     return folder

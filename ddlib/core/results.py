@@ -2,11 +2,16 @@
 
 Tables are written beside the figures (``figures/<profile>/``) as CSV plus a JSON of provenance:
 the whole profile, device, versions, git commit, whether the code differed from it, and time.
+
+The code's version comes from git in a source checkout; in a copy installed into site-packages (the
+Colab setup cell's ``pip install git+…``) from the installed distribution: its version and, per PEP 610
+(``direct_url.json``), the URL pip installed it from and the commit of a ``git+`` install.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import json
 import platform
 import subprocess
@@ -19,7 +24,9 @@ import torch
 
 from ddlib.core.cache import _jsonable, atomic_write, atomic_write_json
 from ddlib.core.paths import portable
-from ddlib.core.plots import figures_dir, repo_root
+from ddlib.core.plots import figures_dir, in_source_checkout, repo_root
+
+DISTRIBUTION = "ddlib"
 
 
 def _now() -> str:
@@ -28,6 +35,8 @@ def _now() -> str:
 
 def git_commit() -> str | None:
     """HEAD's hash, or None outside a git checkout."""
+    if not in_source_checkout(repo_root()):
+        return None  # installed: a git repository around site-packages (a venv in a checkout) is not ddlib's
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True,
                              timeout=10)
@@ -65,11 +74,55 @@ def git_code_changed() -> bool | None:
         return None
 
 
+def installed_distribution(dist: importlib.metadata.Distribution | None = None) -> dict[str, Any]:
+    """What the installed distribution (default: ddlib's) says of its code: ``version`` and, from PEP 610
+    ``direct_url.json``, the ``url`` pip installed it from, and ``vcs``/``commit`` (+ ``requested_revision``)
+    for a ``pip install git+…``. Empty where ddlib has no distribution metadata (``PYTHONPATH`` alone)."""
+    if dist is None:
+        try:
+            dist = importlib.metadata.distribution(DISTRIBUTION)
+        except importlib.metadata.PackageNotFoundError:
+            return {}
+    info: dict[str, Any] = {"version": dist.version}
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:  # a damaged file says nothing; the version still identifies a release
+        direct = {}
+    if direct.get("url"):
+        info["url"] = direct["url"]
+    vcs = direct.get("vcs_info") or {}
+    if vcs:
+        info.update(vcs=vcs.get("vcs"), commit=vcs.get("commit_id"),
+                    **({"requested_revision": vcs["requested_revision"]} if vcs.get("requested_revision") else {}))
+    if (direct.get("dir_info") or {}).get("editable"):
+        info["editable"] = True
+    return info
+
+
+def code_version(dist: importlib.metadata.Distribution | None = None) -> dict[str, Any]:
+    """Which code writes a result: ``source`` ("checkout" or "installed"), ``git_commit`` and
+    ``uncommitted_code_changes``, plus what the installed distribution says (:func:`installed_distribution`).
+
+    In a checkout the commit comes from git. Installed, it is the commit pip recorded for a ``git+``
+    install, which is exactly the code installed (no uncommitted changes); for any other install
+    (a wheel, a folder) there is no commit and the version and URL are what is known."""
+    installed = installed_distribution(dist)
+    if in_source_checkout(repo_root()):
+        return {"source": "checkout", "git_commit": git_commit(), "uncommitted_code_changes": git_code_changed(),
+                **({"version": installed["version"]} if "version" in installed else {})}
+    commit = installed.get("commit") if installed.get("vcs") == "git" else None
+    return {"source": "installed", "git_commit": commit, "uncommitted_code_changes": False if commit else None,
+            **installed}
+
+
 def run_provenance(profile: Any, device: torch.device, **extra: Any) -> dict[str, Any]:
-    """What every saved result records: profile (all settings), seed, device, versions, commit, time."""
+    """What every saved result records: profile (all settings), seed, device, versions, commit, time.
+    ``code`` says where the commit comes from (:func:`code_version`)."""
+    code = code_version()
     return {"profile": asdict(profile) if hasattr(profile, "__dataclass_fields__") else profile,
             "device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "git_commit": git_commit(), "uncommitted_code_changes": git_code_changed(), "written": _now(), **extra}
+            "git_commit": code.pop("git_commit"), "uncommitted_code_changes": code.pop("uncommitted_code_changes"),
+            "code": code, "written": _now(), **extra}
 
 
 def save_table(table: pd.DataFrame, name: str, profile_name: str, provenance: dict[str, Any]) -> Path:

@@ -104,7 +104,7 @@ def concat(a: BiasedSplit, b: BiasedSplit) -> BiasedSplit:
 
 
 @register_dataset("bffhq", options=("image_size",), fixed_conflict_ratio=BFFHQ_CONFLICT_RATIO,
-                  unbiased_variant=False)
+                  unbiased_variant=False, probe=find_bffhq_root)
 def build_bffhq(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> BiasedDataset:
     if abs(spec.conflict_ratio - BFFHQ_CONFLICT_RATIO) > 1e-12 or spec.unbiased:
         raise ValueError("BFFHQ exists only as its published 0.5 % bias-conflicting split: "

@@ -61,12 +61,13 @@ def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | No
         ratio = training_attribute_ratio(spec)
         workers = default_workers()
         start = time.perf_counter()
+        tag = f"{spec.name} {'unbiased' if spec.unbiased else f'{100 * spec.conflict_ratio:g}%'}"
         splits = {"train": make_split(cifar.train_images[train_index], cifar.train_labels[train_index], ratio,
-                                      spec.severity, train_rng, workers, "corrupting train"),
+                                      spec.severity, train_rng, workers, f"{tag} · corrupting train"),
                   "valid": make_split(cifar.test_images[valid_index], cifar.test_labels[valid_index], UNIFORM_RATIO,
-                                      spec.severity, valid_rng, workers, "corrupting valid"),
+                                      spec.severity, valid_rng, workers, f"{tag} · corrupting valid"),
                   "test": make_split(cifar.test_images[test_index], cifar.test_labels[test_index], UNIFORM_RATIO,
-                                     spec.severity, test_rng, workers, "corrupting test")}
+                                     spec.severity, test_rng, workers, f"{tag} · corrupting test")}
         return splits, {"cifar10": cifar.provenance, "train_attribute_ratio": ratio,
                         "corruption_level": spec.severity, "lff_folder": lff_folder_name(spec.severity),
                         "build_seconds": time.perf_counter() - start, "build_workers": workers,

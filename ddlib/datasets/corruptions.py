@@ -15,8 +15,8 @@ Where the reference used ImageMagick or OpenCV we re-implement the operation:
   equalisation, emboss kernel, blur) are as in the reference;
 * elastic — the reference's affine warp and elastic displacement are composed and sampled with
   one bilinear interpolation instead of two;
-* frost — the reference's texture images, read from the ``imagecorruptions`` package's files
-  (located with ``importlib.util.find_spec``, never imported: its code is stale), resized by 0.2
+* frost — the reference's texture images, the files of the ``imagecorruptions`` package (found by
+  :mod:`ddlib.sources.frost`, sha256-checked; the package is never imported), resized by 0.2
   and randomly cropped as in the reference (textures 1–5, as the reference draws ``randint(5)``).
 
 Every random draw comes from a per-image generator seeded from the caller's generator, so results
@@ -26,7 +26,6 @@ reference's ``np.uint8(...)``.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import multiprocessing
@@ -34,7 +33,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -157,16 +155,11 @@ def frost_textures() -> tuple[np.ndarray, ...]:
     """The reference's frost textures 1–5, RGB in [0, 1], resized by 0.2 as for CIFAR-10-C."""
     from PIL import Image
 
-    spec = importlib.util.find_spec("imagecorruptions")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the frost corruption needs the texture images shipped with the PyPI package imagecorruptions; "
-            "install it with `pip install imagecorruptions` (only its frost/*.png|jpg files are read, "
-            "the package is never imported)")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "frost"
+    from ddlib.sources.frost import frost_texture_files
+    files, _ = frost_texture_files()
     textures = []
     for name in ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg"):
-        with Image.open(folder / name) as im:
+        with Image.open(io.BytesIO(files[name])) as im:
             im = im.convert("RGB")
             small = im.resize((round(im.width * 0.2), round(im.height * 0.2)), Image.BILINEAR)
             textures.append(np.asarray(small, dtype=np.float64) / 255.0)

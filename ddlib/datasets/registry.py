@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,15 @@ class DatasetInfo:
     fixed_conflict_ratio: float | None = None
     # whether an unbiased training variant (bias attribute uniform) can be built
     unbiased_variant: bool = True
+    # a cheap check that the raw source is present (raises DataSourceError naming how to get it), for
+    # data sets that have no download fallback; None: the loaders find or fetch it when it is built
+    probe: Callable[["str | os.PathLike | None"], Any] | None = field(default=None, compare=False)
+
+    def check_source(self, data_root: "str | os.PathLike | None" = None) -> None:
+        """Raise :class:`ddlib.sources.DataSourceError` when the raw source is certainly missing; a
+        data set with download fallbacks always passes (its loader says what failed when it builds)."""
+        if self.probe is not None:
+            self.probe(data_root)
 
     def conflict_ratios(self, requested: tuple[float, ...]) -> tuple[float, ...]:
         """The ratios this data set is run at: the requested ones, or its only published ratio."""
@@ -71,13 +80,16 @@ _INFO: dict[str, DatasetInfo] = {}
 
 def register_dataset(name: str, default_severity: int = 4, options: tuple[str, ...] = (),
                      fixed_conflict_ratio: float | None = None,
-                     unbiased_variant: bool = True) -> Callable[[Builder], Builder]:
-    """Register a builder; ``default_severity`` is used when ``load_dataset`` gets ``severity=None``."""
+                     unbiased_variant: bool = True,
+                     probe: Callable[["str | os.PathLike | None"], Any] | None = None) -> Callable[[Builder], Builder]:
+    """Register a builder; ``default_severity`` is used when ``load_dataset`` gets ``severity=None``;
+    ``probe(data_root)`` checks cheaply that the raw source exists (:meth:`DatasetInfo.check_source`)."""
     def decorate(builder: Builder) -> Builder:
         if name in _BUILDERS:
             raise ValueError(f"data set {name!r} is registered twice")
         _BUILDERS[name] = builder
-        _INFO[name] = DatasetInfo(name, default_severity, frozenset(options), fixed_conflict_ratio, unbiased_variant)
+        _INFO[name] = DatasetInfo(name, default_severity, frozenset(options), fixed_conflict_ratio, unbiased_variant,
+                                  probe)
         return builder
     return decorate
 

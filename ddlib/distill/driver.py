@@ -31,7 +31,7 @@ import torch
 
 from ddlib.core.cache import ArtifactDir, check_writable, read_checked, save_torch, write_checked
 from ddlib.core.device import numerics_identity
-from ddlib.core.progress import progress as progress_bar
+from ddlib.core.progress import bar_label, progress as progress_bar, run_tag
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
 from ddlib.distill.synthetic import SyntheticSet, check_ipc, init_from_real
@@ -262,7 +262,8 @@ def _run(method: DistillationMethod, artifact: ArtifactDir, progress: bool, use_
     losses = run.losses
 
     total = method.iterations
-    bar = progress_bar(range(run.iteration, total), desc=f"{method.name} ipc={ipc}", disable=not progress,
+    label = bar_label(dataset, run_tag(method.name, ipc, method.weights_key(), getattr(config, "seed", None)), "distil")
+    bar = progress_bar(range(run.iteration, total), desc=label, disable=not progress,
                        initial=run.iteration, total=total)
     pending: list[torch.Tensor] = []
     t0, elapsed_before = time.perf_counter(), run.elapsed_s

@@ -60,7 +60,7 @@ from ddlib.datasets import BiasedDataset
 from ddlib.models import ConvNetConfig, build_convnet
 from ddlib.models.convnet import NUMERICS
 from ddlib.core.device import numerics_identity
-from ddlib.core.progress import progress as progress_bar
+from ddlib.core.progress import bar_label, progress as progress_bar, weighting_tag
 from ddlib.core.seeding import torch_generator
 from ddlib.distill.driver import DistillationMethod, run_distillation
 from ddlib.distill.synthetic import SyntheticSet
@@ -233,7 +233,8 @@ def train_expert(dataset: BiasedDataset, config: ExpertConfig, index: int,
     targets = torch.from_numpy(dataset.train.targets).long()
     trajectory = [flat.flatten(net).cpu()]
     run = SupervisedRun(net, optimizer, sample_weights=sample_weights)
-    for _ in progress_bar(range(config.epochs), desc=f"expert {index}", disable=not progress, leave=False):
+    for _ in progress_bar(range(config.epochs), desc=bar_label(dataset, f"MTT expert {index}{'' if sample_weights is None else '+weighted'}"),
+                          disable=not progress, leave=False):
         order = subset[torch.randperm(len(subset), generator=shuffle_gen)]
         train_one_epoch(run, dataset, images, targets, order, config.batch_size, device, dsa, aug_gen)
         trajectory.append(flat.flatten(net).cpu())
@@ -262,7 +263,8 @@ def load_experts(dataset: BiasedDataset, config: ExpertConfig, sample_weights: t
             raise ValueError("sample_weights must be finite and non-negative")
     key = _weights_key(sample_weights, weights_config)
     trajectories, keys = [], []
-    for i in progress_bar(range(config.count), desc="experts", disable=not progress):
+    for i in progress_bar(range(config.count), desc=bar_label(dataset, f"MTT experts{weighting_tag(key)}"),
+                          disable=not progress):
         artifact = expert_artifact(dataset, config, i, key, device)
         with artifact.lock() if use_cache else contextlib.nullcontext():  # one builder across processes
             if use_cache and artifact.is_complete():

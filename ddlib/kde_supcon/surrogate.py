@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddlib.core.validation import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, check_config
-from ddlib.core.progress import progress as progress_bar
+from ddlib.core.progress import bar_label, progress as progress_bar
 from ddlib.augment import DSA
 from ddlib.core.cache import ArtifactDir, save_torch
 from ddlib.core.device import numerics_identity
@@ -191,7 +191,8 @@ def _train_or_load(dataset: BiasedDataset, config: SurrogateConfig, device: torc
     losses: list[float] = []
     order = torch.empty(0, dtype=torch.long)
     t0 = time.perf_counter()
-    for _ in progress_bar(range(steps), desc=f"surrogate ({config.objective}, {config.augment})", disable=not progress):
+    for _ in progress_bar(range(steps), desc=bar_label(dataset, f"surrogate {config.objective}/{config.augment} "
+                                                             f"seed={config.seed}"), disable=not progress):
         if len(order) < config.batch_size:  # start a new pass (the remainder of the last one is dropped)
             order = subset[torch.randperm(len(subset), generator=shuffle_gen)]
         batch, order = order[:config.batch_size], order[config.batch_size:]

@@ -28,6 +28,7 @@ from ddlib.core.cache import (ArtifactDir, cache_root, check_writable, folder_co
                               sha256_file)
 from ddlib.sources.mnist import RawImageSet, check_raw_arrays
 from ddlib.sources.roots import DataSourceError, data_roots, offline
+from ddlib.sources.wheels import download_lock
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_TRAIN_COUNT, CIFAR10_TEST_COUNT = 50_000, 10_000
@@ -218,7 +219,11 @@ def load_cifar10(data_root: str | os.PathLike | None = None, allow_download: boo
     if allow_download and not offline():
         check_writable()  # the download goes into the cache: a read-only cache is the cause to name
         try:
-            return _from_batch_folder(_torchvision_download(download_dir), "torchvision download")
+            with download_lock("torchvision-cifar10"):  # concurrent jobs: one downloads
+                if _has_batches(download_dir / BATCH_FOLDER):  # another job's
+                    return _from_batch_folder(download_dir / BATCH_FOLDER, "torchvision download (cached)")
+                folder = _torchvision_download(download_dir)
+            return _from_batch_folder(folder, "torchvision download")
         except Exception as exc:  # noqa: BLE001 - a failed download just moves on to the error
             errors.append(f"torchvision download: {type(exc).__name__}: {str(exc)[:300]}")
 

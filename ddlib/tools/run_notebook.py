@@ -4,8 +4,10 @@
 
 ``reproduce.sh`` runs every notebook through this. The terminal gets one line per code cell (its
 number, its first line, the elapsed time, and the notebook's time on its last successful run with
-this profile, which is the estimate) and the progress bars of long steps (distillation iterations,
-evaluation networks) at most every ``--interval`` seconds per bar, plus their final state. The
+this profile, which is the estimate; on a first run the committed run-time table's time) and the
+progress bars of long steps (distillation, evaluation networks, surrogates), each labelled with its
+data set, method, IPC and stage: at most every ``--interval`` seconds per bar, and its final state at
+once. Every line starts with the wall-clock time. The
 executed notebook is written as papermill writes it; its outputs are unchanged.
 
 Last run times are kept in ``<cache>/notebook-times.json`` (per notebook and profile).
@@ -14,21 +16,23 @@ Last run times are kept in ``<cache>/notebook-times.json`` (per notebook and pro
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nbformat
 
 from ddlib.core import env
 from ddlib.core.cache import atomic_write_json, cache_root
+from ddlib.core.plots import repo_root
 
 TIMES_FILE = "notebook-times.json"
-_BAR = re.compile(r"^(?P<desc>[^\r\n]*?):\s+\d+%\|")
+_BAR = re.compile(r"^(?P<desc>[^\r\n]*?):\s+(?P<percent>\d+)%\|")
 _CELL = re.compile(r"^Executing Cell (?P<index>\d+)")
 
 
@@ -54,38 +58,91 @@ def record_time(key: str, seconds: float, path: Path | None = None) -> None:
     atomic_write_json(path, times)
 
 
+def committed_estimate(profile: str, notebook: str, root: Path | None = None) -> tuple[float, str] | None:
+    """The notebook's wall seconds in the committed run-time table ``figures/<profile>/run_times.csv``
+    (written by ``python -m ddlib.tools.report --run-times``) and where they come from, or None."""
+    folder = (root or repo_root()) / "figures" / profile
+    try:
+        rows = list(csv.DictReader((folder / "run_times.csv").open()))
+        provenance = json.loads((folder / "run_times.provenance.json").read_text())
+    except (OSError, ValueError):
+        return None
+    seconds = next((float(r["seconds"]) for r in rows if r.get("notebook") == notebook and r.get("seconds")), None)
+    if seconds is None:
+        return None
+    commit = provenance.get("run_commit") or provenance.get("git_commit") or "an unrecorded commit"
+    return seconds, f"the committed {profile} run at {str(commit)[:7]}, 2 CPU cores"
+
+
+def estimate_for(profile: str, notebook: str, times_path: Path | None = None,
+                 root: Path | None = None) -> tuple[float, str] | None:
+    """This machine's last successful run of ``notebook`` at ``profile``, else the committed run time."""
+    last = last_times(times_path).get(f"{profile}/{notebook}")
+    if last is not None:
+        return float(last), "your last run"
+    return committed_estimate(profile, notebook, root)
+
+
 class TerminalProgress(logging.Handler):
-    """Turns papermill's log (cell starts, cell output) into short terminal lines."""
+    """Turns papermill's log (cell starts, cell output) into short terminal lines, each starting with the
+    wall-clock time.
+
+    Progress bars: a bar's first state is held back, an intermediate state is shown at most every
+    ``interval`` seconds per bar, and its final state (100 %) at once, so a bar shorter than the interval
+    prints one line, at its end, in the order bars finish."""
 
     def __init__(self, nb: nbformat.NotebookNode, estimate: float | None, interval: float = 10.0,
-                 stream=sys.stdout):
+                 stream=sys.stdout, estimate_source: str | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], str] | None = None):
         super().__init__()
         self.cells = nb.cells
         self.code_total = sum(c.cell_type == "code" for c in nb.cells)
         self.estimate = estimate
+        self.estimate_source = estimate_source
         self.interval = interval
         self.stream = stream
-        self.start = time.monotonic()
-        self.last_shown: dict[str, float] = {}
-        self.pending: dict[str, str] = {}  # latest unshown state of each bar
+        self.clock = clock
+        self.wall = wall or (lambda: time.strftime("%H:%M:%S"))
+        self.start = clock()
+        self.last_shown: dict[str, float] = {}  # when each bar was last shown (or first seen)
+        self.finished: dict[str, str] = {}  # each bar's final state, once shown
 
     def elapsed(self) -> str:
-        text = _clock(time.monotonic() - self.start)
-        return f"{text} / last run {_clock(self.estimate)}" if self.estimate else text
+        text = _clock(self.clock() - self.start)
+        return f"{text} / est. {_clock(self.estimate)}" if self.estimate else text
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        print(f"{self.wall()} {line}", file=self.stream, flush=True)
 
-    def flush_bars(self) -> None:
-        for state in self.pending.values():
+    def announce(self, name: str) -> None:
+        """The notebook's first line: its estimate and where it comes from (or that there is none)."""
+        if self.estimate:
+            self._print(f"  {name}: estimate {_clock(self.estimate)} ({self.estimate_source or 'last run'})")
+        else:
+            self._print(f"  {name}: no run time recorded for this profile yet, so no estimate")
+
+    def _bar(self, part: str, now: float) -> None:
+        bar = _BAR.match(part)
+        if not bar:
+            return
+        desc, state = bar["desc"].strip(), re.sub(r"\s+", " ", part)
+        if int(bar["percent"]) >= 100:
+            if self.finished.get(desc) != state:  # a leave=True bar repeats its final state on close
+                self._print(f"    {state}")
+                self.finished[desc] = state
+            self.last_shown[desc] = now
+            return
+        self.finished.pop(desc, None)  # the same label again: a new bar
+        if desc not in self.last_shown:
+            self.last_shown[desc] = now  # the first state (0 %) waits: a short bar shows only its end
+        elif now - self.last_shown[desc] >= self.interval:
             self._print(f"    {state}")
-        self.pending.clear()
+            self.last_shown[desc] = now
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         match = _CELL.match(message)
         if match:
-            self.flush_bars()
             index = int(match["index"]) - 1
             cell = self.cells[index] if 0 <= index < len(self.cells) else None
             if cell is None or cell.cell_type != "code":
@@ -94,19 +151,10 @@ class TerminalProgress(logging.Handler):
             first = next((line for line in cell.source.splitlines() if line.strip()), "")[:70]
             self._print(f"  [{self.elapsed()}] cell {number}/{self.code_total}: {first}")
             return
-        now = time.monotonic()
+        now = self.clock()
         for part in re.split(r"[\r\n]+", message):
-            bar = _BAR.match(part.strip())
-            if not bar:
-                continue
-            desc = bar["desc"].strip()
-            state = re.sub(r"\s+", " ", part.strip())
-            if now - self.last_shown.get(desc, -1e9) >= self.interval:
-                self._print(f"    {state}")
-                self.last_shown[desc] = now
-                self.pending.pop(desc, None)
-            else:
-                self.pending[desc] = state
+            if part.strip():
+                self._bar(part.strip(), now)
 
 
 def run(input_path: Path, output_path: Path, cwd: str | None, interval: float = 10.0) -> float:
@@ -116,7 +164,10 @@ def run(input_path: Path, output_path: Path, cwd: str | None, interval: float = 
     nb = nbformat.read(input_path, as_version=4)
     profile = env.profile() or "quick"
     key = f"{profile}/{input_path.name}"
-    handler = TerminalProgress(nb, last_times().get(key), interval)
+    estimate = estimate_for(profile, input_path.name)
+    handler = TerminalProgress(nb, estimate[0] if estimate else None, interval,
+                               estimate_source=estimate[1] if estimate else None)
+    handler.announce(input_path.name)
     logger = logging.getLogger("papermill")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -125,7 +176,6 @@ def run(input_path: Path, output_path: Path, cwd: str | None, interval: float = 
     try:
         papermill.execute_notebook(str(input_path), str(output_path), cwd=cwd, log_output=True, progress_bar=False)
     finally:
-        handler.flush_bars()
         logger.removeHandler(handler)
     seconds = time.monotonic() - start
     record_time(key, seconds)
@@ -146,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  notebook failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:300] if str(error).strip() else ''}",
               file=sys.stderr)
         return 1
-    print(f"  [{_clock(seconds)}] done", flush=True)
+    print(f"{time.strftime('%H:%M:%S')}   [{_clock(seconds)}] done", flush=True)
     return 0
 
 

@@ -65,7 +65,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,8 @@ def _runner(profile: Profile, device: Any = "cpu", data_root: str | None = None,
 
 def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: Iterable[str] = GROUPS,
                 datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
-                kde_choice: str = "validation", pending: list[str] | None = None) -> list[SweepCell]:
+                kde_choice: str = "validation", pending: list[str] | None = None,
+                exclude: Collection[str] = ()) -> list[SweepCell]:
     """Every cell of ``profile``'s grid at every seed that can be expanded now, without duplicates (a
     cell of two groups is kept in the first), in the notebooks' order (cell by cell, seeds inside).
 
@@ -194,7 +195,8 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
     ``kde_method.datasets``, ``methods`` the distillation methods of both (random real images stay)
     — as the notebooks' parameters of the same names do. ``kde_choice``: "validation" (the
     selection's choice, from its records; cells that wait for it are left out and described in
-    ``pending``) or "default" (the profile's defaults; see the module docstring)."""
+    ``pending``) or "default" (the profile's defaults; see the module docstring). ``exclude``: data
+    sets left out (those whose raw source is absent: :func:`absent_datasets`)."""
     from ddlib.experiments.bias_analysis import analysis_cells
     from ddlib.experiments.kde_supcon_distillation import main_cells
     groups = tuple(groups)
@@ -206,17 +208,21 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
     seeds_given = tuple(seeds) if seeds else ()
     seeds = seeds_given or tuple(profile.seeds)
     pending = pending if pending is not None else []
+
+    def names(default: Sequence[str]) -> list[str]:
+        return [n for n in (datasets or default) if n not in exclude]
+
     cells: list[SweepCell] = []
     if "analysis" in groups:
         A = profile.analysis
-        for name in datasets or A.datasets:
+        for name in names(A.datasets):
             wanted = tuple(m for m in methods if m in A.methods_for(name)) if methods else A.methods_for(name)
             for cell in analysis_cells(name, profile.conflict_ratios, profile.ipcs, wanted, A.unbiased_data):
                 cells += [SweepCell("analysis", cell, seed) for seed in seeds]
     K = profile.kde_method
     if "selection" in groups or ("main" in groups and kde_choice == "validation"):
         choices = {}
-        for name in datasets or K.datasets:
+        for name in names(K.datasets):
             for ipc in K.ipcs:
                 choices[(name, ipc)], asked = validation_choice(profile, name, ipc, seeds[0])
                 if "selection" in groups:
@@ -227,7 +233,7 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
     if "main" in groups:
         # main_cells reads the runner's profile only; ``methods`` as notebook 02's parameter sets them
         runner = _runner(replace(profile, kde_method=replace(K, methods=tuple(methods))) if methods else profile)
-        for name in datasets or K.datasets:
+        for name in names(K.datasets):
             for ipc in K.ipcs:
                 choice = default_choice(profile, name) if kde_choice == "default" else choices[(name, ipc)]
                 expanded = main_cells(runner, name, main_ratio(profile, name), ipc,
@@ -246,12 +252,43 @@ def expand_grid(profile: Profile, seeds: Sequence[int] | None = None, groups: It
         ablation_seeds = tuple(seeds_given) if seeds_given else A.seeds_for(profile.seeds)
         evaluation = None if A.eval_models is None else A.evaluation(profile.evaluation)
         if not methods or A.method in methods:
-            for cell in ablation_cells(profile, datasets):
+            for cell in ablation_cells(profile, names(A.datasets)):
                 cells += [SweepCell("ablation", cell, seed, evaluation) for seed in ablation_seeds]
     unique: dict[str, SweepCell] = {}
     for sc in cells:
         unique.setdefault(cell_artifact(profile, sc).key, sc)
     return list(unique.values())
+
+
+def grid_datasets(profile: Profile, groups: Iterable[str] = GROUPS, datasets: Sequence[str] | None = None) -> list[str]:
+    """The data sets the groups of ``profile``'s grid name (``datasets`` replaces them all, as in
+    :func:`expand_grid`), in order of first appearance."""
+    groups = set(groups)
+    named: list[str] = list(datasets or ())
+    if not datasets:
+        if "analysis" in groups:
+            named += profile.analysis.datasets
+        if groups & {"selection", "main"}:
+            named += profile.kde_method.datasets
+        if "ablation" in groups:
+            named += profile.surrogate_ablation.datasets
+    return list(dict.fromkeys(named))
+
+
+def absent_datasets(names: Iterable[str], data_root: str | None = None) -> dict[str, str]:
+    """The data sets among ``names`` whose raw source is certainly missing, each with the note the
+    notebooks show when they skip it (:func:`ddlib.core.results.skipped_note`). Only data sets
+    without a download fallback are probed (BFFHQ); the others are found or fetched when built."""
+    from ddlib.core.results import skipped_note
+    from ddlib.datasets import dataset_info
+    from ddlib.sources import DataSourceError
+    absent = {}
+    for name in names:
+        try:
+            dataset_info(name).check_source(data_root)
+        except DataSourceError as error:
+            absent[name] = skipped_note(name, error)
+    return absent
 
 
 def cell_identity(profile: Profile, sc: SweepCell) -> dict[str, Any]:
@@ -328,12 +365,30 @@ def _json_default(value: Any) -> Any:
     return float(value)
 
 
+PERMANENT = "permanent_error"  # key of the row a job returns for an error that no retry can change
+
+
+def permanent_errors() -> tuple[type[BaseException], ...]:
+    """Errors that a rerun of the same cell cannot change: a missing data source, a bad configuration
+    or environment variable. They are reported at once, never retried."""
+    from ddlib.core.env import EnvError
+    from ddlib.core.validation import ConfigError
+    from ddlib.sources import DataSourceError
+    return DataSourceError, ConfigError, EnvError
+
+
 def _run_cell_job(profile: Profile, sc: SweepCell, device: str | None, data_root: str | None,
                   threads: int | None) -> dict[str, Any]:
-    """What a submitit job runs (a module-level function, so that it pickles)."""
+    """What a submitit job runs (a module-level function, so that it pickles). A permanent error
+    (:func:`permanent_errors`) comes back as ``{PERMANENT: {"type": ..., "message": ...}}`` instead of
+    an exception, so that the controller knows it without parsing a traceback."""
     print(f"sweep cell: {sc.label}", flush=True)
-    return run_cell(profile, sc, device=device, data_root=data_root, threads=threads,
-                    on_stage=lambda s: print(f"  step: {s}", flush=True))
+    try:
+        return run_cell(profile, sc, device=device, data_root=data_root, threads=threads,
+                        on_stage=lambda s: print(f"  step: {s}", flush=True))
+    except permanent_errors() as error:
+        traceback.print_exc()
+        return {PERMANENT: {"type": type(error).__name__, "message": str(error)}}
 
 
 # -- costs -------------------------------------------------------------------------------------------
@@ -449,7 +504,9 @@ class ExecutorSettings:
 def make_executor(settings: ExecutorSettings):
     """A submitit executor for ``settings``."""
     import submitit
-    folder = Path(settings.folder or cache_root() / "sweep-logs") / "%j"
+    # one folder for all jobs: submitit names each job's files by its id (a "%j" folder would be
+    # created literally before any id is known)
+    folder = Path(settings.folder or cache_root() / "sweep-logs")
     cluster = None if settings.kind == "auto" else settings.kind
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     params: dict[str, Any] = {"timeout_min": settings.time_limit_min, "cpus_per_task": settings.cpus_per_job,
@@ -465,17 +522,38 @@ def make_executor(settings: ExecutorSettings):
 
 @dataclass
 class SweepReport:
-    """What a sweep did: cells that finished, cells that failed (with their job logs)."""
+    """What one run of :func:`run_sweep` did with the cells it was given: loaded (a record existed),
+    computed, skipped because their data source is absent (with the note), failed (with the log)."""
 
     finished: list[SweepCell]
     failed: list[tuple[SweepCell, str]]  # (cell, log excerpt + paths)
-    skipped: int                    # cached before the sweep started
+    loaded: int = 0                 # of the cells given, those with a record already (nothing run)
+    absent: list[tuple[SweepCell, str]] = field(default_factory=list)  # (cell, why its data is missing)
 
     def summary(self) -> str:
-        lines = [f"sweep: {self.skipped} cells were cached, {len(self.finished)} computed now, {len(self.failed)} failed"]
+        given = self.loaded + len(self.finished) + len(self.absent) + len(self.failed)
+        lines = [f"sweep: of {given} cells run, {len(self.finished)} computed now, {self.loaded} already recorded, "
+                 f"{len(self.absent)} skipped (data not available), {len(self.failed)} failed"]
+        for cell, log in self.absent:
+            lines.append(f"SKIPPED {cell.label}: data not available\n{log}")
         for cell, log in self.failed:
             lines.append(f"FAILED {cell.label}\n{log}")
         return "\n".join(lines)
+
+
+def _classify(cell: SweepCell, row: Any, finished: list[SweepCell], failed: list[tuple[SweepCell, str]],
+              absent: list[tuple[SweepCell, str]]) -> str:
+    """File a job's returned row: "done", "absent" (missing data) or "failed" (another permanent error)."""
+    error = row.get(PERMANENT) if isinstance(row, dict) else None
+    if error is None:
+        finished.append(cell)
+        return "done"
+    text = f"  {error['type']}: {error['message'].strip()[-1500:]}"
+    if error["type"] == "DataSourceError":
+        absent.append((cell, text))
+        return "absent"
+    failed.append((cell, text + "\n  (not retried: a rerun cannot change it)"))
+    return "failed"
 
 
 def _failure(job, error: BaseException) -> str:
@@ -491,29 +569,35 @@ def run_sweep(profile: Profile, cells: list[SweepCell], executor: ExecutorSettin
               job_fn: Callable[..., dict[str, Any]] | None = None, poll_s: float = 1.0,
               log: Callable[[str], None] = print) -> SweepReport:
     """Compute every missing cell of ``cells``: in this process when ``executor`` is None, else as
-    submitit jobs. A failed job is resubmitted up to ``retries`` times, then reported with its log.
-    ``job_fn(profile, cell, device, data_root, threads)`` replaces the job's function (tests). In this
-    process, the cells share one :class:`GridRunner` (its loaded data sets and surrogates)."""
+    submitit jobs. A job that failed with an error a rerun can change is resubmitted up to ``retries``
+    times, then reported with its log; a permanent error (:func:`permanent_errors`) is reported at
+    once, a missing data source as a skipped cell. ``job_fn(profile, cell, device, data_root, threads)``
+    replaces the job's function (tests). In this process, the cells share one :class:`GridRunner`
+    (its loaded data sets and surrogates)."""
     missing = [c for c in cells if load_cell(profile, c) is None]
-    skipped = len(cells) - len(missing)
+    loaded = len(cells) - len(missing)
     finished: list[SweepCell] = []
     failed: list[tuple[SweepCell, str]] = []
+    absent: list[tuple[SweepCell, str]] = []
     if executor is None:
         runner = None
         for i, cell in enumerate(missing, 1):
             log(f"[{i}/{len(missing)}] {cell.label}")
             try:
                 if job_fn is not None:
-                    job_fn(profile, cell, device, data_root, threads)
+                    row = job_fn(profile, cell, device, data_root, threads)
                 else:
                     if runner is None:
                         from ddlib.core.device import pick_device
                         runner = _runner(profile, pick_device(device), data_root, progress=True)
-                    run_cell(profile, cell, device=device, data_root=data_root, threads=threads, runner=runner)
-                finished.append(cell)
+                    row = run_cell(profile, cell, device=device, data_root=data_root, threads=threads, runner=runner)
+            except permanent_errors() as error:
+                row = {PERMANENT: {"type": type(error).__name__, "message": str(error)}}
             except Exception as error:  # report and go on with the other cells
                 failed.append((cell, "  " + "".join(traceback.format_exception_only(type(error), error)).strip()))
-        return SweepReport(finished, failed, skipped)
+                continue
+            _classify(cell, row, finished, failed, absent)
+        return SweepReport(finished, failed, loaded, absent)
 
     fn = job_fn or _run_cell_job
     base = make_executor(executor)
@@ -551,9 +635,9 @@ def run_sweep(profile: Profile, cells: list[SweepCell], executor: ExecutorSettin
                 still.append((job, cell, attempt, slot))
                 continue
             try:
-                job.result()
-                finished.append(cell)
-                log(f"done: {cell.label}")
+                outcome = _classify(cell, job.result(), finished, failed, absent)
+                log({"done": f"done: {cell.label}", "absent": f"skipped (data not available): {cell.label}",
+                     "failed": f"job {job.job_id} FAILED (not retried): {cell.label}"}[outcome])
             except Exception as error:
                 if attempt < retries:
                     log(f"job {job.job_id} failed ({type(error).__name__}); retrying: {cell.label}")
@@ -562,7 +646,7 @@ def run_sweep(profile: Profile, cells: list[SweepCell], executor: ExecutorSettin
                     failed.append((cell, _failure(job, error)))
                     log(f"job {job.job_id} FAILED: {cell.label}")
         running = still
-    return SweepReport(finished, failed, skipped)
+    return SweepReport(finished, failed, loaded, absent)
 
 
 def sweep_table(profile: Profile, cells: list[SweepCell]) -> pd.DataFrame:
@@ -628,11 +712,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     env.absolutize_at_entry("python -m ddlib.tools.sweep")
     profile = get_profile(args.profile, overrides=dict(args.overrides))
     groups = NOTEBOOK_GROUPS[args.notebook] if args.notebook else args.groups
+    absent = absent_datasets(grid_datasets(profile, groups, args.datasets), args.data_root)
+    for note in absent.values():  # as the notebooks do: a missing source skips its data set visibly
+        print(note.replace("**", ""), flush=True)
 
     def expand() -> tuple[list[SweepCell], list[str]]:
         pending: list[str] = []
         cells = expand_grid(profile, seeds=args.seeds, groups=groups, datasets=args.datasets, methods=args.methods,
-                            kde_choice=args.kde_choice, pending=pending)
+                            kde_choice=args.kde_choice, pending=pending, exclude=absent)
         return cells, pending
 
     cells, pending = expand()
@@ -645,30 +732,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpus_per_job=args.cpus_per_job, time_limit_min=args.time_limit, array_parallelism=args.array_parallelism,
         workers=args.workers, extra_slurm=dict(args.extra_slurm))
     budget = args.max_cells
-    failed = False
+    # cells that failed or found no data in an earlier pass: not run again in this invocation, so
+    # that a failure stops only the cells that wait for it (their selection stage stays pending)
+    given_up: set[str] = set()
+    totals = {"computed": 0, "absent": 0, "failed": 0}
     for n in range(1, max(1, args.passes) + 1):
-        todo = status.missing if budget is None else status.missing[:budget]
-        print(f"profile {profile.name}, pass {n}: {len(cells)} cells, {len(cells) - len(status.missing)} cached, "
+        runnable = [c for c in status.missing if cell_artifact(profile, c).key not in given_up]
+        todo = runnable if budget is None else runnable[:budget]
+        print(f"profile {profile.name}, pass {n}: {len(cells)} cells, {len(cells) - len(status.missing)} recorded, "
               f"running {len(todo)}" + (f"; {len(pending)} parts wait for the selection" if pending else ""),
               flush=True)
+        if not todo:
+            break
         report = run_sweep(profile, todo, settings, retries=args.retries, device=args.device,
                            data_root=args.data_root, threads=args.threads)
-        print(report.summary())
-        failed = failed or bool(report.failed)
+        print(report.summary(), flush=True)
+        totals["computed"] += len(report.finished)
+        totals["absent"] += len(report.absent)
+        totals["failed"] += len(report.failed)
+        given_up |= {cell_artifact(profile, c).key for c, _ in report.failed + report.absent}
         if budget is not None:
             budget -= len(todo)
-        if report.failed or not pending or budget == 0:
+        if not pending or budget == 0:
             break
         cells, pending = expand()
         status = sweep_status(profile, cells)
-        if not status.missing:
-            break
     for line in pending:
         print(f"not expanded yet: {line}")
+    recorded = sum(load_cell(profile, c) is not None for c in cells)
+    print(f"sweep finished: {recorded} of {len(cells)} cells recorded ({totals['computed']} computed in this run), "
+          f"{totals['absent']} skipped (data not available), {totals['failed']} failed"
+          + (f"; data sets skipped before expanding: {', '.join(absent)}" if absent else ""), flush=True)
     if args.table:
         sweep_table(profile, cells).to_csv(args.table, index=False)
         print(f"results of the finished cells: {args.table}")
-    return 1 if failed else 0
+    return 1 if totals["failed"] else 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ddlib.augment import DSA
-from ddlib.core.progress import progress
+from ddlib.core.progress import bar_label, progress
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
 from ddlib.training.loop import as_float
@@ -57,7 +57,7 @@ def train_classifiers_batched(dataset: BiasedDataset, images: torch.Tensor, labe
     shuffle_gens = [torch_generator(seed, "shuffle") for seed in seeds]
     aug_gens = [torch_generator(seed, "dsa") for seed in seeds]
     dsa = DSA(dataset.dsa_strategy) if config.dsa else None
-    for _ in progress(range(config.epochs), desc=desc, disable=not show_progress, leave=False):
+    for _ in progress(range(config.epochs), desc=bar_label(dataset, desc), disable=not show_progress, leave=False):
         orders = [torch.randperm(n, generator=g).to(device) for g in shuffle_gens]
         for start in range(0, n, config.batch_size):
             xs, ys = [], []

@@ -30,6 +30,7 @@ from ddlib.core.validation import AT_LEAST_ONE, NON_NEGATIVE, check_config
 from ddlib.core.cache import ArtifactDir, tensor_digest
 from ddlib.core.device import numerics_identity
 from ddlib.core.precision import check_precision, precision_context
+from ddlib.core.progress import run_tag
 from ddlib.core.seeding import derive_seed
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.models.convnet import NUMERICS
@@ -318,6 +319,13 @@ def settings_for(syn: SyntheticSet, settings: EvalSettings) -> EvalSettings:
     return replace(settings, train=replace(settings.train, lr=float(learned)))
 
 
+def synthetic_tag(syn: SyntheticSet) -> str:
+    """``DM+kde ipc=10 seed=0``: which distillation run made ``syn`` (for progress bars)."""
+    config = syn.provenance.get("config")
+    seed = getattr(config, "seed", None) if not isinstance(config, dict) else config.get("seed")
+    return run_tag(syn.method, syn.ipc, syn.provenance.get("weights"), seed)
+
+
 def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, settings: EvalSettings,
                               device: torch.device, progress: bool = True) -> EvalResult:
     """:func:`evaluate_images` on a synthetic set, cached by (data set, synthetic content, settings);
@@ -332,7 +340,7 @@ def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, setting
         if cached is not None:
             return cached
         result = evaluate_images(dataset, syn.images, syn.labels, settings, device, progress,
-                                 desc=f"evaluate {syn.method} ipc={syn.ipc}")
+                                 desc=f"{synthetic_tag(syn)} · evaluate")
         _store_eval(artifact, result, {"dataset": dataset.display_name, "method": syn.method, "ipc": syn.ipc,
                                        "device": str(device), "finished": _now()})
         return result

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ddlib.augment import DSA
-from ddlib.core.progress import progress
+from ddlib.core.progress import bar_label, progress
 from ddlib.core.seeding import torch_generator
 from ddlib.datasets import BiasedDataset
 from ddlib.training.objectives import CrossEntropy, ObjectiveRun, TrainConfig, TrainingObjective, TrainingSetup
@@ -70,7 +70,7 @@ def train_classifier(dataset: BiasedDataset, images: torch.Tensor, labels: torch
     """Train fresh network(s) on ``images`` (uint8 or normalised float) and ``labels`` with ``objective``
     (default: plain cross-entropy) and return the network the objective evaluates."""
     t = start_training(dataset, images, labels, config, seed, device, objective)
-    for _ in progress(range(config.epochs), desc=desc, disable=not show_progress, leave=False):
+    for _ in progress(range(config.epochs), desc=bar_label(dataset, desc), disable=not show_progress, leave=False):
         order = torch.randperm(len(images), generator=t.shuffle_gen)
         train_one_epoch(t.run, dataset, images, t.labels, order, config.batch_size, device, t.dsa, t.aug_gen)
         t.run.end_epoch()

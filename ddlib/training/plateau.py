@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ddlib.core.validation import AT_LEAST_ONE, NON_NEGATIVE, check_config
-from ddlib.core.progress import progress
+from ddlib.core.progress import bar_label, progress
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.training.loop import predict, start_training, train_one_epoch
 from ddlib.training.objectives import TrainConfig, TrainingObjective
@@ -108,8 +108,9 @@ def train_until_plateau(dataset: BiasedDataset, images: torch.Tensor, labels: to
     curve: list[CurvePoint] = []
     best, best_epoch, best_state, since_best = -1.0, 0.0, None, 0
     stopped, plateaued = float(rule.max_epochs), False
-    bar = progress(range(rule.max_epochs), desc=desc, disable=not show_progress, leave=False)
-    for epoch in bar:
+    bar = progress(None, desc=bar_label(dataset, desc), disable=not show_progress, leave=False, total=rule.max_epochs,
+                   unit="epoch")
+    for epoch in range(rule.max_epochs):
         order = torch.randperm(len(images), generator=shuffle_gen)
         for q, (lo, hi) in enumerate(cuts):
             train_one_epoch(run, dataset, images, labels, order[lo:hi], config.batch_size, device, dsa, aug_gen)
@@ -126,7 +127,9 @@ def train_until_plateau(dataset: BiasedDataset, images: torch.Tensor, labels: to
                 stopped, plateaued = at, True
                 break
         bar.set_postfix(valid=f"{100 * curve[-1].overall:.1f}%", best=f"{100 * best:.1f}%", refresh=False)
+        bar.update(1)  # a plateau within an epoch ends it: the bar counts the epochs begun
         if plateaued:
+            bar.stop_early("plateau")
             break
         run.end_epoch()
     bar.close()
