@@ -115,7 +115,7 @@ def test_budget_table_states_every_cut_beside_the_paper_profile():
     table = budget_table(PROFILES["quick"], PROFILES["paper"], ipc=10)
     assert list(table.columns) == ["quick (IPC 10)", "paper (IPC 10)"]
     assert {"DM", "DC / DSA", "MTT", "MTT experts", "seeds × evaluation", "full data"} <= set(table.index)
-    assert table.loc["DM", "quick (IPC 10)"].startswith(f"{PROFILES['quick'].dm.iterations:,} iterations")
+    assert table.loc["DM", "quick (IPC 10)"].startswith(f"{PROFILES['quick'].kde_method.dm.iterations:,} iterations")
     assert table.loc["MTT experts", "paper (IPC 10)"].startswith("100 × 50 epochs")
 
 

@@ -102,8 +102,8 @@ def test_cpu_path_leaves_parameters_in_their_layout():
 def test_numerics_tag_is_in_the_keys_of_what_a_convnet_computes():
     from conftest import make_toy_dataset
     from ddlib.distill.dm import DMConfig, DMMethod
-    from ddlib.training.evaluation import EvalSettings, _settings_key
+    from ddlib.training.evaluation import EvalSettings, evaluation_key
     from ddlib.training.objectives import TrainConfig
     ds = make_toy_dataset()
     assert DMMethod(ds, 2, DMConfig(), None, torch.device("cpu")).cache_key()["numerics"] == convnet_module.NUMERICS
-    assert _settings_key(EvalSettings(TrainConfig(), 1))["numerics"] == convnet_module.NUMERICS
+    assert evaluation_key(EvalSettings(TrainConfig(), 1))["numerics"] == convnet_module.NUMERICS

@@ -77,10 +77,10 @@ def test_valid_and_test_evaluations_are_separate_cache_entries(isolated_cache):
 
 def test_test_split_keys_are_unchanged_and_valid_keys_differ():
     from dataclasses import replace
-    from ddlib.training.evaluation import _settings_key
+    from ddlib.training.evaluation import evaluation_key
     settings = _tiny_settings()
-    assert "split" not in _settings_key(settings)  # earlier test-split results keep their cache entries
-    assert _settings_key(replace(settings, split="valid"))["split"] == "valid"
+    assert "split" not in evaluation_key(settings)  # earlier test-split results keep their cache entries
+    assert evaluation_key(replace(settings, split="valid"))["split"] == "valid"
 
 
 def test_a_missing_split_is_a_clear_error(toy_dataset):

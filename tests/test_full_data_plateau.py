@@ -8,7 +8,7 @@ import torch
 from ddlib.models import ConvNetConfig
 from ddlib.training import TrainConfig, train_classifier
 from ddlib.training.evaluation import (EvalSettings, FullDataResult, FullDataSettings, _full_data_key,
-                                       _settings_key, evaluate_full_data_cached)
+                                       evaluation_key, evaluate_full_data_cached)
 from ddlib.training.plateau import PlateauRule, _batch_cuts, train_until_plateau
 from tests.conftest import make_toy_dataset
 
@@ -85,7 +85,7 @@ def test_the_fixed_epoch_reference_keeps_its_cache_key():
     ev = EvalSettings(TINY, n_models=1)
     fixed = FullDataSettings(ev, max_samples=100)
     assert not fixed.converged and fixed.train_config() == TINY
-    assert _full_data_key(ds, fixed) == {"dataset": ds.fingerprint, **_settings_key(ev), "max_samples": 100,
+    assert _full_data_key(ds, fixed) == {"dataset": ds.fingerprint, **evaluation_key(ev), "max_samples": 100,
                                          "format": 2}
     converged = FullDataSettings(ev, max_epochs=5, patience=2)
     key = _full_data_key(with_valid(), converged)

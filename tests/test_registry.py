@@ -26,7 +26,7 @@ def test_unknown_method_names_the_known_ones():
 
 def test_configs_come_from_the_profile_and_dsa_is_dc_with_augmentation():
     smoke = get_profile("smoke")
-    assert method_config("dm", smoke) is smoke.dm
+    assert method_config("dm", smoke) == smoke.kde_method.dm_for(weighted=False)
     assert method_config("dc", smoke) == dataclasses.replace(smoke.dc, dsa=False)
     assert method_config("dsa", smoke) == dataclasses.replace(smoke.dc, dsa=True)
     assert method_config("DSA", DCConfig()).dsa is True  # a config works too; names are case-insensitive

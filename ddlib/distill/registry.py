@@ -29,18 +29,29 @@ from ddlib.weighting.base import SampleWeighter
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A distillation method: its display name, config type, profile field and runner."""
+    """A distillation method: its display name, config type, where a profile holds its settings and runner."""
 
     display_name: str
     config_type: type
+    # the dotted path of the method's settings in a profile; DM's (``kde_method.dm``) are read as the
+    # vanilla baseline runs them (:meth:`~ddlib.profiles.KDEMethodConfig.dm_for`)
     profile_field: str
     run: Callable[..., SyntheticSet]
     # Fields forced on the config by the method's name (DSA = DC with Siamese augmentation).
     forced: tuple[tuple[str, Any], ...] = ()
 
+    def from_profile(self, profile: Any) -> Any:
+        """The method's settings in ``profile`` (None where the profile has none of this type)."""
+        if self.profile_field == "kde_method.dm":
+            method = getattr(profile, "kde_method", None)
+            config = method.dm_for(weighted=False) if hasattr(method, "dm_for") else None
+        else:
+            config = getattr(profile, self.profile_field, None)
+        return config if isinstance(config, self.config_type) else None
+
 
 METHODS: dict[str, MethodSpec] = {
-    "dm": MethodSpec("DM", DMConfig, "dm", distill_dm),
+    "dm": MethodSpec("DM", DMConfig, "kde_method.dm", distill_dm),
     "dc": MethodSpec("DC", DCConfig, "dc", distill_dc, forced=(("dsa", False),)),
     "dsa": MethodSpec("DSA", DCConfig, "dc", distill_dc, forced=(("dsa", True),)),
     "mtt": MethodSpec("MTT", MTTConfig, "mtt", distill_mtt),
@@ -57,16 +68,15 @@ def method_spec(method: str) -> MethodSpec:
 
 
 def method_config(method: str, profile_or_config: Any) -> Any:
-    """The config ``method`` runs with: the profile's field, or the given config (checked)."""
+    """The config ``method`` runs with: the profile's (DM: the vanilla baseline's), or the given config."""
     spec = method_spec(method)
     if isinstance(profile_or_config, spec.config_type):
         config = profile_or_config
-    elif hasattr(profile_or_config, spec.profile_field) and \
-            isinstance(getattr(profile_or_config, spec.profile_field), spec.config_type):
-        config = getattr(profile_or_config, spec.profile_field)
     else:
-        raise TypeError(f"{spec.display_name} needs a profile with a {spec.profile_field!r} field or a "
-                        f"{spec.config_type.__name__}, got {type(profile_or_config).__name__}")
+        config = spec.from_profile(profile_or_config)
+        if config is None:
+            raise TypeError(f"{spec.display_name} needs a profile with a {spec.profile_field!r} field or a "
+                            f"{spec.config_type.__name__}, got {type(profile_or_config).__name__}")
     return dataclasses.replace(config, **dict(spec.forced)) if spec.forced else config
 
 

@@ -281,7 +281,7 @@ def budget_table(profile: Profile, reference: Profile | None = None, ipc: int = 
                              if f.converged else f"{f.evaluation.train.epochs} epochs")),
             "seeds × evaluation": (f"{len(p.seeds)} distillation seed(s) × {p.evaluation.n_models} model(s) × "
                                    f"{p.evaluation.train.epochs} epochs"),
-            "DM": f"{p.dm.iterations:,} iterations, {p.dm.batch_real} real images/class",
+            "DM": f"{p.kde_method.dm.iterations:,} iterations, {p.kde_method.dm.batch_real} real images/class",
             "DC / DSA": (f"{p.dc.iterations:,} iterations of (outer {outer}, inner {inner}), "
                          f"{p.dc.batch_real} real images/class"),
             "MTT experts": (f"{e.count} × {e.epochs} epochs on "

@@ -33,7 +33,7 @@ from ddlib.distill.synthetic import SyntheticSet, conflicting_share, init_from_r
 from ddlib.kde_supcon.kde import KDEConfig, weight_diagnostics
 from ddlib.kde_supcon.surrogate import Surrogate, SurrogateConfig, train_surrogate
 from ddlib.kde_supcon.weights import KDEWeights
-from ddlib.training.evaluation import EvalSettings, evaluate_synthetic_cached, settings_for
+from ddlib.training.evaluation import EvalSettings, evaluate_synthetic_cached, evaluation_key, settings_for
 from ddlib.weighting.base import SampleWeighter
 from ddlib.weighting.baselines import ConflictingOnlyWeights, ErrorSetWeights, GroupBalancedWeights, erm_error_set
 
@@ -232,6 +232,26 @@ class GridRunner:
                        device=self.device, progress=self.progress)
 
     # -- the grid ----------------------------------------------------------------------------------
+    def cell_identity(self, cell: Cell, seed: int, evaluation: EvalSettings, diagnostics: bool = True) -> dict[str, Any]:
+        """Every setting the row of :meth:`run_cell` (same arguments) depends on, resolved as it resolves
+        them: the cell, its seed, the evaluation settings, the method's config at ``seed``, the data set's
+        options and seed; for KDE cells the KDE and surrogate settings, for error-set cells the ERM
+        network's settings and upweight, for weighted cells the diagnostic batches. Not the device or
+        the data folder. A record of the row keyed by it (the sweep's) is valid while it is unchanged."""
+        K = self.profile.kde_method
+        identity: dict[str, Any] = {
+            "cell": cell, "seed": seed, "evaluation": evaluation_key(evaluation),
+            "method_config": None if cell.method == RANDOM_REAL else self.method_config(cell, seed),
+            "options": self.profile.datasets.options_for(cell.dataset), "data_seed": self.profile.seed}
+        if cell.weighting == KDE:
+            identity["kde"] = self.kde_config(cell)
+            identity["surrogate"] = self.surrogate_config(cell)
+        if cell.weighting == ERROR_SET:
+            identity["error_set"] = {"settings": evaluation_key(K.error_set), "upweight": K.error_set_upweight}
+        if diagnostics and cell.weighted:
+            identity["diagnostic_batches"] = self.diagnostic_batches
+        return identity
+
     def run_cell(self, cell: Cell, seed: int, evaluation: EvalSettings, diagnostics: bool = True) -> dict[str, Any]:
         """One row: the cell at ``seed``, judged by ``evaluation`` (its split, its models; the
         evaluation models' seeds are derived from the distillation seed, so seeds are independent

@@ -100,7 +100,7 @@ def _time_dm_iterations(dataset_name: str, profile_name: str, ipc: int, batch_re
     from ddlib.core.seeding import torch_generator
 
     profile = get_profile(profile_name)
-    config = replace(profile.dm, batch_real=batch_real)
+    config = replace(profile.kde_method.dm_for(weighted=False), batch_real=batch_real)
     dev = torch.device(device)
     dataset = load_dataset(dataset_name, 0.05)
     images, _, _ = init_from_real(dataset, ipc, torch_generator(0, "init"))

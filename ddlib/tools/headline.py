@@ -15,7 +15,6 @@ overrides a profile field (e.g. ``--set kde_method.dm.precision=bf16``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -31,7 +30,7 @@ from ddlib.datasets import BiasedDataset, load_dataset
 from ddlib.distill.registry import distill
 from ddlib.kde_supcon.surrogate import train_surrogate
 from ddlib.kde_supcon.weights import KDEWeights
-from ddlib.profiles import Profile, get_profile
+from ddlib.profiles import Profile, get_profile, parse_override
 from ddlib.reference import reported_accuracy
 from ddlib.training.evaluation import evaluate_synthetic_cached
 
@@ -87,13 +86,6 @@ def format_report(table: pd.DataFrame, timings: dict[str, float], name: str, pro
     return "\n".join(lines)
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="headline", help="run profile (default: headline)")
@@ -105,10 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     env.absolutize_at_entry("python -m ddlib.tools.headline")
     overrides = {}
     for item in args.set:
-        path, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set expects PATH=VALUE, got {item!r}")
-        overrides[path] = _parse_value(value)
+        try:
+            path, value = parse_override(item)
+        except ValueError as error:
+            parser.error(str(error))
+        overrides[path] = value
     profile = get_profile(args.profile, overrides)
     device = pick_device(args.device)
     name = device_name(device)

@@ -74,7 +74,7 @@ import pandas as pd
 
 from ddlib.core import env
 from ddlib.core.cache import ArtifactDir, cache_root
-from ddlib.experiments.grid import ERROR_SET, KDE, RANDOM_REAL, Cell
+from ddlib.experiments.grid import RANDOM_REAL, Cell
 from ddlib.profiles import Profile, get_profile
 from ddlib.training.evaluation import EvalSettings
 
@@ -292,23 +292,9 @@ def absent_datasets(names: Iterable[str], data_root: str | None = None) -> dict[
 
 
 def cell_identity(profile: Profile, sc: SweepCell) -> dict[str, Any]:
-    """Everything the row of ``sc`` depends on, resolved from the profile as the runner resolves it."""
-    from ddlib.training.evaluation import _settings_key
-    cell = sc.cell
-    K = profile.kde_method
-    runner = _runner(profile)
-    identity: dict[str, Any] = {
-        "cell": cell, "seed": sc.seed, "evaluation": _settings_key(sc.settings(profile)),
-        "method_config": None if cell.method == RANDOM_REAL else runner.method_config(cell, sc.seed),
-        "options": profile.datasets.options_for(cell.dataset), "data_seed": profile.seed, "format": CELL_FORMAT}
-    if cell.weighting == KDE:
-        identity["kde"] = runner.kde_config(cell)
-        identity["surrogate"] = cell.surrogate or K.surrogate
-    if cell.weighting == ERROR_SET:
-        identity["error_set"] = {"settings": _settings_key(K.error_set), "upweight": K.error_set_upweight}
-    if cell.weighted:
-        identity["diagnostic_batches"] = K.diagnostic_batches
-    return identity
+    """Everything the row of ``sc`` depends on, as the grid runner resolves it
+    (:meth:`~ddlib.experiments.grid.GridRunner.cell_identity`), and the record's format."""
+    return {**_runner(profile).cell_identity(sc.cell, sc.seed, sc.settings(profile)), "format": CELL_FORMAT}
 
 
 def cell_artifact(profile: Profile, sc: SweepCell, root: Path | None = None) -> ArtifactDir:

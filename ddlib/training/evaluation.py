@@ -34,6 +34,7 @@ from ddlib.core.progress import run_tag
 from ddlib.core.seeding import derive_seed
 from ddlib.datasets import BiasedDataset, BiasedSplit
 from ddlib.models.convnet import NUMERICS
+from ddlib.training.accuracy import Accuracy, split_accuracy
 from ddlib.training.batched import train_classifiers_batched
 from ddlib.training.loop import predict, train_classifier
 from ddlib.training.plateau import CurvePoint, PlateauRule, train_until_plateau
@@ -116,22 +117,6 @@ class FullDataSettings:
         """The training config the networks run with (converged: its epochs are ``max_epochs``)."""
         train = self.evaluation.train
         return replace(train, epochs=self.rule().max_epochs) if self.converged else train
-
-
-@dataclass(frozen=True)
-class Accuracy:
-    overall: float
-    aligned: float
-    conflicting: float
-
-
-def split_accuracy(predictions: torch.Tensor, split: BiasedSplit) -> Accuracy:
-    correct = (predictions.numpy() == split.targets)
-    aligned = split.aligned
-
-    def mean(mask: np.ndarray) -> float:
-        return float(correct[mask].mean()) if mask.any() else float("nan")
-    return Accuracy(overall=float(correct.mean()), aligned=mean(aligned), conflicting=mean(~aligned))
 
 
 @dataclass(frozen=True)
@@ -270,7 +255,8 @@ def evaluate_full_data_converged(dataset: BiasedDataset, settings: FullDataSetti
 
 
 # -- cached evaluations ----------------------------------------------------------------------------
-def _settings_key(settings: EvalSettings) -> dict[str, Any]:
+def evaluation_key(settings: EvalSettings) -> dict[str, Any]:
+    """The settings an evaluation's result depends on, as they enter its cache key."""
     key = {"config": settings.train, "n_models": settings.n_models, "seed": settings.seed,
            "objective": objective_config(settings.objective), "numerics": NUMERICS}
     if settings.precision != "fp32":  # only then: earlier results keep their keys
@@ -333,7 +319,7 @@ def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, setting
     settings = settings_for(syn, settings)
     artifact = ArtifactDir("evaluations/synthetic", {"dataset": dataset.fingerprint,
                                                      "synthetic": synthetic_fingerprint(syn),
-                                                     **_settings_key(settings), **numerics_identity(device),
+                                                     **evaluation_key(settings), **numerics_identity(device),
                                                      "format": 2}, code=_evaluation_code(settings))
     with artifact.lock():  # of several processes asking at once, one trains, the others load
         cached = _load_eval(artifact)
@@ -347,7 +333,7 @@ def evaluate_synthetic_cached(dataset: BiasedDataset, syn: SyntheticSet, setting
 
 
 def _full_data_key(dataset: BiasedDataset, settings: FullDataSettings) -> dict[str, Any]:
-    key = {"dataset": dataset.fingerprint, **_settings_key(settings.evaluation), "max_samples": settings.max_samples}
+    key = {"dataset": dataset.fingerprint, **evaluation_key(settings.evaluation), "max_samples": settings.max_samples}
     if not settings.converged:  # the fixed-epoch reference keeps its key: its cached results stay valid
         return {**key, "format": 2}
     rule = settings.rule()

@@ -30,6 +30,7 @@ from torch import nn
 from ddlib.core.validation import AT_LEAST_ONE, NON_NEGATIVE, check_config
 from ddlib.core.progress import bar_label, progress
 from ddlib.datasets import BiasedDataset, BiasedSplit
+from ddlib.training.accuracy import split_accuracy
 from ddlib.training.loop import predict, start_training, train_one_epoch
 from ddlib.training.objectives import TrainConfig, TrainingObjective
 
@@ -84,7 +85,6 @@ def _batch_cuts(n: int, batch_size: int, parts: int) -> list[tuple[int, int]]:
 def validation_accuracy(model: nn.Module, dataset: BiasedDataset, split: BiasedSplit, device: torch.device):
     """The accuracy of ``model`` on ``split`` (overall, aligned, conflicting); the model is left in
     training mode afterwards."""
-    from ddlib.training.evaluation import split_accuracy  # evaluation imports this module
     model.eval()
     try:
         return split_accuracy(predict(model, dataset, torch.from_numpy(split.images), device), split)
