@@ -121,11 +121,17 @@ def _clone(tmp_path: Path) -> Path:
     return clone
 
 
-@pytest.mark.slow
-def test_setup_cell_installs_the_repository_into_a_fresh_environment(tmp_path):
+def _fresh_kernel(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """What a fresh Colab kernel meets: a clone of this working tree to install from, the python of a
+    fresh environment without ddlib, and an environment without this checkout's paths."""
     clone = _clone(tmp_path)
     python = _fresh_venv(tmp_path / "venv")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return clone, python, {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+@pytest.mark.slow
+def test_setup_cell_installs_the_repository_into_a_fresh_environment(tmp_path):
+    clone, python, env = _fresh_kernel(tmp_path)
     clean = subprocess.run([str(python), "-c", "import ddlib"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert clean.returncode != 0, "the fresh environment must not see ddlib before the setup cell"
 
@@ -172,9 +178,7 @@ def _package(folder: Path, name: str, version: str) -> Path:
 
 @pytest.mark.slow
 def test_setup_cell_asks_for_a_restart_only_when_pip_replaced_an_imported_package(tmp_path):
-    clone = _clone(tmp_path)
-    python = _fresh_venv(tmp_path / "venv")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    clone, python, env = _fresh_kernel(tmp_path)
     old = _package(tmp_path / "old", "kernelpkg", "1.0")
     new = _package(tmp_path / "new", "kernelpkg", "2.0")
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(old)],

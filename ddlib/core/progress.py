@@ -52,16 +52,16 @@ def progress(iterable: Iterable[T] | None, desc: str, disable: bool = False, **k
     return ClosingBar(iterable, desc=desc, disable=disable, **options)
 
 
+def variant_tag(name: str, conflict_ratio: float | None, unbiased: bool = False) -> str:
+    """``<name> <ratio>%`` or ``<name> unbiased``: a data set variant in a bar's label."""
+    variant = "unbiased" if unbiased else "" if conflict_ratio is None else f"{100 * float(conflict_ratio):g}%"
+    return f"{name} {variant}".strip()
+
+
 def dataset_tag(dataset: Any) -> str:
-    """``<name> <ratio>%`` (or ``<name> unbiased``) of a :class:`~ddlib.datasets.BiasedDataset`."""
+    """:func:`variant_tag` of a :class:`~ddlib.datasets.BiasedDataset` (from the spec in its provenance)."""
     spec = (getattr(dataset, "provenance", None) or {}).get("spec") or {}
-    if spec.get("unbiased"):
-        variant = "unbiased"
-    elif spec.get("conflict_ratio") is not None:
-        variant = f"{100 * float(spec['conflict_ratio']):g}%"
-    else:
-        variant = ""
-    return f"{getattr(dataset, 'name', 'data')} {variant}".strip()
+    return variant_tag(getattr(dataset, "name", "data"), spec.get("conflict_ratio"), bool(spec.get("unbiased")))
 
 
 def weighting_tag(weights: Mapping[str, Any] | None) -> str:

@@ -34,6 +34,7 @@ from ddlib.datasets.corruptions import CORRUPTION_NAMES, CORRUPTIONS, check_seve
     lff_folder_name
 from ddlib.datasets.registry import (DatasetSpec, cached_splits, dataset_from_splits, register_dataset, split_generators,
                        training_attribute_ratio)
+from ddlib.core.progress import SEPARATOR, variant_tag
 from ddlib.datasets.subsets import first_per_class
 from ddlib.datasets.validation import split_provenance, split_test_source
 
@@ -61,13 +62,13 @@ def build_corrupted_cifar10(spec: DatasetSpec, data_root: str | os.PathLike | No
         ratio = training_attribute_ratio(spec)
         workers = default_workers()
         start = time.perf_counter()
-        tag = f"{spec.name} {'unbiased' if spec.unbiased else f'{100 * spec.conflict_ratio:g}%'}"
+        tag = variant_tag(spec.name, spec.conflict_ratio, spec.unbiased)
         splits = {"train": make_split(cifar.train_images[train_index], cifar.train_labels[train_index], ratio,
-                                      spec.severity, train_rng, workers, f"{tag} · corrupting train"),
+                                      spec.severity, train_rng, workers, f"{tag}{SEPARATOR}corrupting train"),
                   "valid": make_split(cifar.test_images[valid_index], cifar.test_labels[valid_index], UNIFORM_RATIO,
-                                      spec.severity, valid_rng, workers, f"{tag} · corrupting valid"),
+                                      spec.severity, valid_rng, workers, f"{tag}{SEPARATOR}corrupting valid"),
                   "test": make_split(cifar.test_images[test_index], cifar.test_labels[test_index], UNIFORM_RATIO,
-                                     spec.severity, test_rng, workers, f"{tag} · corrupting test")}
+                                     spec.severity, test_rng, workers, f"{tag}{SEPARATOR}corrupting test")}
         return splits, {"cifar10": cifar.provenance, "train_attribute_ratio": ratio,
                         "corruption_level": spec.severity, "lff_folder": lff_folder_name(spec.severity),
                         "build_seconds": time.perf_counter() - start, "build_workers": workers,
