@@ -99,14 +99,15 @@ start_watchdog() {
 
 usage() {
     cat <<'EOF'
-Usage: ./reproduce.sh [--profile smoke|quick|paper] [--only NAME] [--in-place] [--run-dir DIR]
+Usage: ./reproduce.sh [--profile smoke|quick|paper|headline] [--only NAME] [--in-place] [--run-dir DIR]
        ./reproduce.sh --tests
 
 Sets up a virtual environment in .venv (when missing) with this project installed, then executes
 the notebooks in notebooks/ in order with papermill for the chosen profile.
 
   --profile P   smoke (seconds per notebook: CI), quick (default; minutes per notebook on a laptop
-                CPU) or paper (the paper's settings; meant for a GPU). Profiles: ddlib/profiles.py.
+                CPU), paper (the paper's settings; meant for a GPU) or headline (the paper's headline cell
+                alone, as --headline). Profiles: ddlib/profiles/table.py.
   --only NAME   run one notebook: its file name, stem, or number prefix (e.g. 01)
   --in-place    also write the executed notebooks back into notebooks/ and the figures and tables
                 into figures/<profile>/ (to refresh the committed outputs; normally only for quick)
@@ -115,13 +116,13 @@ the notebooks in notebooks/ in order with papermill for the chosen profile.
   --headline    only the paper's headline check (python -m ddlib.tools.headline; default profile
                 headline: Colored MNIST 5 %, IPC 50, DM vs DM + KDE at the paper's settings, one GPU)
   --dry-run     list per notebook the distilled sets (sweep cells) that are cached and those that would
-                be computed, with their counted cost; runs nothing (approximate: see ddlib/tools/sweep.py)
+                be computed, with their counted cost; runs nothing (approximate: see NOTEBOOK_GROUPS in ddlib/sweep/cells.py)
   --tests       set up .venv with the test extras and run the test suite: unit and end-to-end tests,
                 then every notebook under nbval in the smoke profile
   -h, --help    this text
 
 Environment:
-  DDLIB_DATA_ROOT   folder(s) (os.pathsep-separated) holding data sets (see README, "Data")
+  DDLIB_DATA_ROOT   folder(s) (os.pathsep-separated) holding data sets (see docs/running.md, "Data")
   DDLIB_CACHE       cache of built data sets, synthetic sets, surrogates, evaluations
                     (default ~/.cache/ddlib); a rerun reuses everything cached there
   DDLIB_DEVICE      torch device (default: cuda when available, else cpu)
@@ -164,7 +165,7 @@ done
 [[ $HEADLINE -eq 1 && $PROFILE == quick ]] && PROFILE=headline  # quick: the default, not a choice
 case "$PROFILE" in
     smoke|quick|paper|headline) ;;
-    *) echo "reproduce.sh: unknown profile '$PROFILE'; choose smoke, quick or paper" >&2; exit 2 ;;
+    *) echo "reproduce.sh: unknown profile '$PROFILE'; choose smoke, quick, paper or headline" >&2; exit 2 ;;
 esac
 start_watchdog
 

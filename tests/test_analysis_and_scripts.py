@@ -116,3 +116,42 @@ def test_surrogate_ablation_reading_is_notebook_03s_own_from_its_saved_tables(tm
     assert "Spearman ρ = 1.00 over 2 variants" in text
     assert "3 epochs 60.0 %" in text and "**confirmed**" in text
     assert surrogate_ablation_reading(table, tmp_path / "missing") == ""
+
+
+def test_headline_table_puts_the_papers_cell_beside_ours():
+    from ddlib.tools.report import headline_table
+    common = {"dataset": "colored_mnist", "title": "CM", "conflict_ratio": 0.05, "ipc": 10, "method": "DM"}
+    df = pd.DataFrame([
+        {**common, "method": "random real", "weighting": "vanilla", "acc": 20.0, "± 95 %": 1.0},
+        {**common, "weighting": "vanilla", "acc": 22.6, "± 95 %": 6.9},
+        {**common, "weighting": "KDE/SupCon", "acc": 80.5, "± 95 %": 2.0, "gain vs vanilla": 57.9, "gain low": 51.6,
+         "gain high": 64.2, "vs vanilla": "better"},
+        {**common, "weighting": "conflicting only", "acc": 80.4, "± 95 %": 2.3},
+        {**common, "method": "DSA", "weighting": "vanilla", "acc": 24.2, "± 95 %": 4.1},
+        {**common, "method": "DSA", "weighting": "KDE/SupCon", "acc": 57.2, "± 95 %": 12.1, "gain vs vanilla": 33.0,
+         "gain low": 22.2, "gain high": 43.8, "vs vanilla": "better"}])
+    table = headline_table(df)
+    assert table["method"].tolist() == ["DM", "DSA"]
+    dm = table.iloc[0]
+    assert (dm["vanilla %"], dm["+ KDE/SupCon %"], dm["gain, points [95 %]"]) == \
+        ("22.6 ± 6.9", "80.5 ± 2.0", "+57.9 [+51.6, +64.2]")
+    paper = (reported_accuracy("colored_mnist", 0.05, 50, "DM"), reported_accuracy("colored_mnist", 0.05, 50,
+                                                                                   "DM + KDE/SupCon"))
+    assert dm["paper %, vanilla → + KDE/SupCon"] == f"{paper[0]:.1f} → {paper[1]:.1f} (IPC 50)"
+    assert table.iloc[1]["paper %, vanilla → + KDE/SupCon"] == "—"  # the paper's abstract has no DSA cell
+
+
+def test_notebook_table_reads_each_notebooks_title_and_its_run_time(tmp_path):
+    import json
+    from ddlib.tools.report import notebooks_markdown
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "figures" / "quick").mkdir(parents=True)
+    for name, title in (("00_a.ipynb", "# 00 · The data"), ("01_b.ipynb", "# 01 · Bias, measured")):
+        cells = [{"cell_type": "markdown", "source": "*Colab:* a badge"}, {"cell_type": "markdown", "source": [title]}]
+        (tmp_path / "notebooks" / name).write_text(json.dumps({"cells": cells}))
+    pd.DataFrame([{"notebook": "00_a.ipynb", "minutes": 1.4}, {"notebook": "all notebooks", "minutes": 1.4}]) \
+        .to_csv(tmp_path / "figures" / "quick" / "run_times.csv", index=False)
+    lines = notebooks_markdown("quick", tmp_path).splitlines()
+    assert lines[2] == "| [00_a.ipynb](notebooks/00_a.ipynb) | The data | 1.4 |"
+    assert lines[3] == "| [01_b.ipynb](notebooks/01_b.ipynb) | Bias, measured | — |"  # not in the run-time table
+    assert lines[-1].endswith("all notebooks: 1.4 min.")

@@ -19,9 +19,9 @@ from ddlib.distill.registry import method_config
 from ddlib.experiments import grid
 from ddlib.experiments.grid import image_lr
 from ddlib.profiles import get_profile
+from ddlib.sweep import (NOTEBOOK_GROUPS, ExecutorSettings, RecordRunner, SweepCell, absent_datasets, cell_artifact,
+                         cell_work, expand_grid, grid_datasets, load_cell, run_cell, run_sweep, sweep_table)
 from ddlib.tools import sweep
-from ddlib.tools.sweep import (NOTEBOOK_GROUPS, ExecutorSettings, SweepCell, cell_artifact, expand_grid, grid_datasets,
-                               run_sweep, sweep_table)
 
 from conftest import require_data
 
@@ -176,7 +176,7 @@ def test_selection_stages_expand_from_the_records(tmp_path, monkeypatch):
             assert config.iterations == reference.iterations
     # the notebook's own selection, asked through the records, makes the same choice
     from ddlib.experiments.kde_supcon_distillation import select_kde_settings
-    choice, rows = select_kde_settings(sweep._RecordRunner(P), "colored_mnist", K.conflict_ratio, 1, P.seeds[0],
+    choice, rows = select_kde_settings(RecordRunner(P), "colored_mnist", K.conflict_ratio, 1, P.seeds[0],
                                        P.evaluation)
     assert (choice.kde.sigma2, choice.kde.tau, choice.lr_img, choice.surrogate.epochs) == (1.0, 0.1, 10.0, 0.5)
     assert {m: choice.lr_for(m) for m in wins} == wins
@@ -236,7 +236,33 @@ def test_cell_key_follows_the_settings_and_the_seed():
     other_surrogate = replace(P, kde_method=replace(K, surrogate=replace(K.surrogate, epochs=2)))
     assert cell_artifact(other_surrogate, kde).key != cell_artifact(P, kde).key
     assert cell_artifact(other_surrogate, dm).key == key
-    assert sweep.cell_work(P, kde)["distill_iterations"] == K.dm.iterations
+    assert cell_work(P, kde)["distill_iterations"] == K.dm.iterations
+
+
+def test_record_key_follows_every_setting_of_an_error_set_cell():
+    """The error-set cell's row depends on the ERM network's settings, its upweight and how many samples
+    it trains on; a record keyed without one of them would come back for a different computation."""
+    P = get_profile("smoke")
+    K = P.kde_method
+    cell = next(c for c in expand_grid(P, kde_choice="default") if c.cell.weighting == grid.ERROR_SET)
+    key = cell_artifact(P, cell).key
+    for changed in (replace(K, error_set_max_samples=(K.error_set_max_samples or 0) + 1),
+                    replace(K, error_set_upweight=K.error_set_upweight + 1),
+                    replace(K, error_set=replace(K.error_set, n_models=K.error_set.n_models + 1))):
+        assert cell_artifact(replace(P, kde_method=changed), cell).key != key
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_record_identity_is_the_runners(name, tmp_path, monkeypatch):
+    """The sweep asks the grid runner for a cell's identity (no second derivation to keep in step)."""
+    from ddlib.sweep import CELL_FORMAT, cell_identity
+    monkeypatch.setenv("DDLIB_CACHE", str(tmp_path))
+    P = get_profile(name)
+    cells = expand_grid(P, kde_choice="default") + expand_grid(P, groups=("selection",))
+    assert {grid.VANILLA, grid.KDE, grid.ERROR_SET} <= {c.cell.weighting for c in cells}
+    runner = grid.GridRunner(P, progress=False)
+    for sc in cells:
+        assert cell_identity(P, sc) == {**runner.cell_identity(sc.cell, sc.seed, sc.settings(P)), "format": CELL_FORMAT}
 
 
 def test_bad_cells_and_groups_are_rejected():
@@ -277,7 +303,7 @@ def test_dry_run_without_bffhq_skips_it_with_the_notebooks_note(capsys, tmp_path
     out = capsys.readouterr().out
     assert "bffhq skipped: its raw data is not available here." in out and "BFFHQ not found" in out
     assert f"profile smoke: {_expected_counts(P, exclude=('bffhq',))['all']} cells, 0 cached" in out
-    assert sweep.absent_datasets(["colored_mnist", "bffhq"]).keys() == {"bffhq"}
+    assert absent_datasets(["colored_mnist", "bffhq"]).keys() == {"bffhq"}
 
 
 @pytest.mark.data
@@ -304,7 +330,7 @@ def test_sequential_sweep_runs_the_grid_runner_and_reuses_its_records(tmp_path, 
     runner = grid.GridRunner(P, "cpu", progress=False)
     direct = [runner.run_cell(c.cell, c.seed, P.evaluation) for c in cells]
     assert [d["acc"] for d in direct] == list(rows["acc"])
-    assert [d["models"] for d in direct] == [sweep.load_cell(P, c)["models"] for c in cells]
+    assert [d["models"] for d in direct] == [load_cell(P, c)["models"] for c in cells]
     # a rerun only loads the records
     assert sweep.main(args) == 0
     assert "2 cells, 2 recorded, running 0" in capsys.readouterr().out
@@ -321,7 +347,7 @@ def job_killed_mid_cell(profile, cell, device, data_root, threads):
     def stage(name):
         if name == "record" and cell.label == os.environ.get(KILL_LABEL_ENV):
             os.kill(os.getpid(), signal.SIGKILL)
-    return sweep.run_cell(profile, cell, device=device, data_root=data_root, threads=threads, on_stage=stage,
+    return run_cell(profile, cell, device=device, data_root=data_root, threads=threads, on_stage=stage,
                           progress=False)
 
 
@@ -378,7 +404,7 @@ def test_local_jobs_killed_and_rerun_match_a_sequential_run(tmp_path, monkeypatc
     assert sorted(c.label for c in report.finished) == sorted(c.label for c in cells[:2])
     assert [c for c, _ in report.failed] == [killed]
     assert "logs:" in report.failed[0][1]
-    assert sweep.load_cell(P, killed) is None
+    assert load_cell(P, killed) is None
     assert _half_written(tmp_path / "jobs") == []
 
     monkeypatch.delenv(KILL_LABEL_ENV)
@@ -424,7 +450,7 @@ def test_smoke_grid_without_bffhq_runs_every_pass_and_a_failure_stops_only_its_c
     assert f"{len(attempts)} failed" in out.splitlines()[-1]
     assert "not expanded yet" not in out  # colored_mnist's selection and main table ran to the end
     cells = expand_grid(P, exclude=("bffhq",))
-    done = {c.cell.dataset for c in cells if sweep.load_cell(P, c) is not None}
+    done = {c.cell.dataset for c in cells if load_cell(P, c) is not None}
     assert done == set(names) - {"bg_fmnist"}
 
     monkeypatch.setattr(grid.GridRunner, "run_cell", real_run_cell)

@@ -247,7 +247,8 @@ class GridRunner:
             identity["kde"] = self.kde_config(cell)
             identity["surrogate"] = self.surrogate_config(cell)
         if cell.weighting == ERROR_SET:
-            identity["error_set"] = {"settings": evaluation_key(K.error_set), "upweight": K.error_set_upweight}
+            identity["error_set"] = {"settings": evaluation_key(K.error_set), "upweight": K.error_set_upweight,
+                                     "max_samples": K.error_set_max_samples}
         if diagnostics and cell.weighted:
             identity["diagnostic_batches"] = self.diagnostic_batches
         return identity

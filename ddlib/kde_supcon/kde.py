@@ -1,6 +1,6 @@
 """Kernel density estimation in the surrogate's embedding, and the sample weights derived from it.
 
-The paper's method, as this repository defines it (see the README): within a class, every real
+The paper's method, as this repository defines it (see docs/method.md): within a class, every real
 sample's density under a Gaussian kernel of variance σ²,
 
     d_i = mean_j exp(−‖z_i − z_j‖² / (2σ²))        (j over the same set, i itself included),

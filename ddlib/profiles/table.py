@@ -2,7 +2,7 @@
 
 A profile names its network once (``model``); :func:`~ddlib.profiles.profile.profile_with_network`
 makes it the network of every stage not listed in ``own_networks``. The comments say why a budget is
-what it is; the paper's values are the reference implementations' (README, "Profiles").
+what it is; the paper's values are the reference implementations' (docs/running.md, "Profiles").
 """
 
 from __future__ import annotations

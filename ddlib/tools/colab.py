@@ -16,8 +16,8 @@ Every notebook opens with two cells, both tagged :data:`TAG`:
   what the kernel lacks is installed (the ``colab`` extra, not ``notebooks``/``cluster``); where pip
   replaced a package the kernel had already imported, it says to restart the runtime, else that no
   restart is needed. It then reports the torch device (CUDA when the runtime has a GPU: every notebook
-  uses it through ``pick_device``). The data chain fetches its sources on first use (see the README's
-  "Data" and ``DDLIB_DATA_ROOT``).
+  uses it through ``pick_device``). The data chain fetches its sources on first use (see docs/running.md,
+  "Data", and ``DDLIB_DATA_ROOT``).
 
 The cells come before the ``parameters`` cell, so papermill still injects right after that one.
 Other cells and their outputs are left as they are.
@@ -86,7 +86,7 @@ def badge_source(notebook: str, repository: str | None) -> str:
     image = "https://colab.research.google.com/assets/colab-badge.svg"
     return (f"[![Open In Colab]({image})]({link})\n\nThe first code cell installs this repository when `ddlib` "
             "is missing (Colab); elsewhere it does nothing. On a free Colab GPU use the `quick` profile (the "
-            "default); `paper` needs a large GPU and many hours (README, \"A cluster\", under \"Two commands\").")
+            "default); `paper` needs a large GPU and many hours (docs/cluster.md).")
 
 
 # The setup cell's code, a template (no f-string: the code has braces of its own).

@@ -1,12 +1,15 @@
-"""Write the README's results section from the tables the notebooks saved.
+"""Write the results sections of the README and of ``docs/results.md`` from the tables the notebooks saved.
 
-    python -m ddlib.tools.report --profile quick            # print the markdown
+    python -m ddlib.tools.report --profile quick            # print the full results (docs/results.md)
     python -m ddlib.tools.report --profile quick --update-readme
     python -m ddlib.tools.report --run-times runs/<dir>/summary.txt --note "empty cache, 2 CPU cores"
 
 Every number comes from ``figures/<profile>/*.csv`` written by an executed notebook, with the
-paper's number (``ddlib/reference.py``) in its own column where the paper reports one. The README
-text between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced.
+paper's number (``ddlib/reference.py``) in its own column where the paper reports one. ``--update-readme``
+replaces, between ``<!-- results:start -->`` and ``<!-- results:end -->``, every table in
+``docs/results.md`` and the headline (computed findings, the main figure, the headline table) in
+``README.md``, and the README's notebook table between ``<!-- notebooks:start -->`` and
+``<!-- notebooks:end -->`` (each notebook's title and its time in ``run_times.csv``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from ddlib.core import env
 from ddlib.core.plots import repo_root
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+NOTEBOOKS_START, NOTEBOOKS_END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
+RESULTS_DOC = Path("docs") / "results.md"  # the full tables, relative to the repository
+MAIN_FIGURE = "02_main_results.png"       # the README's one figure, in figures/<profile>/
 
 
 def _fmt(v: object, digits: int = 1) -> str:
@@ -197,10 +203,14 @@ def synthetic_debiasing_reading(df: pd.DataFrame) -> str:
     return "".join(f"{line}\n\n" for line in lines)
 
 
-def bias_verdict_reading(df: pd.DataFrame) -> str:
-    """Per data set, how many distilled sets amplify / reduce the bias beyond noise, against random
-    real images and against the full data (computed from notebook 01's verdict table)."""
-    lines = []
+def _sets(n: int) -> str:
+    return f"{n} distilled set" + ("" if n == 1 else "s")
+
+
+def bias_verdict_counts(df: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """Per data set: its title, its number of distilled sets, and how many of them amplify / reduce the bias
+    beyond noise, against random real images and against the full data (from notebook 01's verdict table)."""
+    out = []
     for title, rows in df[df["method"] != "random real"].groupby("title", sort=False):
         parts = []
         for ref in ("random real", "full data"):
@@ -210,8 +220,14 @@ def bias_verdict_reading(df: pd.DataFrame) -> str:
                          if ref == "random real" else
                          f"against the full data {counts.get('amplified', 0)} amplified, "
                          f"{counts.get('within noise', 0)} within noise, {counts.get('reduced', 0)} reduced")
-        lines.append(f"*Reading ({title}, {len(rows)} distilled sets):* " + "; ".join(parts) + ".")
-    return "".join(f"{line}\n\n" for line in lines)
+        out.append((title, len(rows), "; ".join(parts)))
+    return out
+
+
+def bias_verdict_reading(df: pd.DataFrame) -> str:
+    """Per data set, how many distilled sets amplify / reduce the bias beyond noise, against random
+    real images and against the full data (computed from notebook 01's verdict table)."""
+    return "".join(f"*Reading ({title}, {_sets(n)}):* {text}.\n\n" for title, n, text in bias_verdict_counts(df))
 
 
 def main_results_reading(df: pd.DataFrame) -> str:
@@ -257,15 +273,102 @@ READINGS = {"01_bias_verdicts": bias_verdict_reading, "02_main_results": main_re
 NEEDS_FOLDER = {"03_surrogate_ablation"}
 
 
-def update_readme(profile: str) -> Path:
-    readme = repo_root() / "README.md"
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md lacks the markers {START} … {END}")
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{results_markdown(profile)}\n{END}",
-                 text, flags=re.S)
-    readme.write_text(new)
-    return readme
+def headline_markdown(profile: str, folder: Path | None = None) -> str:
+    """The README's results: the computed findings of notebooks 01 and 02, the main figure and the headline
+    table (vanilla against + KDE/SupCon per data set and method, with intervals, the paper's cell beside ours).
+    Links are relative to the repository root."""
+    folder = folder or repo_root() / "figures" / profile
+    parts = [f"Measured with the `{profile}` profile, computed from `figures/{profile}/*.csv` by "
+             f"`python -m ddlib.tools.report --update-readme`; every table, and how to read them: "
+             f"[docs/results.md]({RESULTS_DOC.as_posix()})."]
+    if (folder / "01_bias_verdicts.csv").exists():
+        parts.append("*Bias (notebook 01): does each distilled set's bias gap (aligned − conflicting accuracy) "
+                     "differ beyond noise (Welch 95 %) from that of random real images of the same size, and from "
+                     "the full data's?*\n\n" + "\n".join(
+                         f"- {title}, {_sets(n)}: {text}."
+                         for title, n, text in bias_verdict_counts(pd.read_csv(folder / "01_bias_verdicts.csv"))))
+    main = folder / "02_main_results.csv"
+    if main.exists():
+        df = pd.read_csv(main)
+        table = headline_table(df)
+        if not table.empty:
+            better = int((table["verdict"] == "better").sum())
+            parts.append(f"*The method (notebook 02).* KDE/SupCon re-weighting beats vanilla distillation beyond "
+                         f"noise in {better} of {len(table)} (data set, method) cells; the others: "
+                         + (", ".join(f"{r['data set']} {r['method']} {r['verdict']}"
+                                      for _, r in table[table["verdict"] != "better"].iterrows()) or "none") + ".")
+    if (folder / MAIN_FIGURE).exists():
+        parts.append(f"![Main results, notebook 02](figures/{profile}/{MAIN_FIGURE})")
+    if main.exists() and not table.empty:
+        parts.append(markdown_table(table, {c: c for c in table.columns}) + "\n\n" + _provenance_line(main))
+    return "\n\n".join(parts)
+
+
+def headline_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 02's key rows: per data set and method, vanilla and + KDE/SupCon with their 95 % intervals,
+    the gain with its interval and verdict, and the paper's vanilla → + KDE/SupCon where it reports the cell."""
+    from ddlib.reference import PAPER, REPORTED
+    rows = []
+    for (title, method), group in df[df["method"] != "random real"].groupby(["title", "method"], sort=False):
+        kde, vanilla = group[group["weighting"] == "KDE/SupCon"], group[group["weighting"] == "vanilla"]
+        if kde.empty or vanilla.empty:
+            continue
+        k, v = kde.iloc[0], vanilla.iloc[0]
+        paper = {r.method: r for r in REPORTED if r.source == PAPER and r.dataset == k["dataset"]
+                 and abs(r.conflict_ratio - k["conflict_ratio"]) < 1e-9 and r.method in (method, f"{method} + KDE/SupCon")}
+        cell = "—"
+        if len(paper) == 2:
+            a, b = paper[method], paper[f"{method} + KDE/SupCon"]
+            cell = f"{_fmt(a.accuracy)} → {_fmt(b.accuracy)} (IPC {b.ipc})"
+        rows.append({"data set": title, "bias-conflicting": f"{100 * k['conflict_ratio']:g} %",
+                     "IPC": str(int(k["ipc"])), "method": method,
+                     "vanilla %": f"{_fmt(v['acc'])} ± {_fmt(v['± 95 %'])}",
+                     "+ KDE/SupCon %": f"{_fmt(k['acc'])} ± {_fmt(k['± 95 %'])}",
+                     "gain, points [95 %]": f"{k['gain vs vanilla']:+.1f} [{k['gain low']:+.1f}, {k['gain high']:+.1f}]",
+                     "verdict": k["vs vanilla"], "paper %, vanilla → + KDE/SupCon": cell})
+    return pd.DataFrame(rows)
+
+
+def notebooks_markdown(profile: str, root: Path | None = None) -> str:
+    """The README's notebook table: each notebook's own title (its first heading), its time in the
+    ``{profile}`` run-time table, a link to it."""
+    root = root or repo_root()
+    times = root / "figures" / profile / "run_times.csv"
+    minutes = {}
+    if times.exists():
+        minutes = dict(pd.read_csv(times)[["notebook", "minutes"]].itertuples(index=False, name=None))
+    rows = []
+    for nb in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(nb.read_text()).get("cells", [])
+        heading = next((line.lstrip("#").strip() for c in cells if c.get("cell_type") == "markdown"
+                        for line in "".join(c.get("source", "")).splitlines() if line.startswith("# ")), nb.stem)
+        what = heading.split(" · ", 1)[-1]
+        rows.append({"notebook": f"[{nb.name}](notebooks/{nb.name})", "what it reproduces": what,
+                     f"{profile} run (min)": _fmt(float(minutes[nb.name])) if nb.name in minutes else "—"})
+    table = markdown_table(pd.DataFrame(rows), {c: c for c in rows[0]}) if rows else ""
+    note = (f"\n\nRun times: one run of every notebook from an empty cache (`figures/{profile}/run_times.csv`; how "
+            f"and where: [docs/results.md]({RESULTS_DOC.as_posix()}#run-time-of-the-whole-quick-job-reproducesh)); "
+            f"all notebooks: "
+            f"{_fmt(float(minutes['all notebooks']))} min." if "all notebooks" in minutes else "")
+    return table + note
+
+
+def _replace(path: Path, start: str, end: str, body: str) -> None:
+    text = path.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} lacks the markers {start} … {end}")
+    path.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text,
+                           flags=re.S))
+
+
+def update_readme(profile: str) -> list[Path]:
+    """Regenerate the full tables in ``docs/results.md`` and the headline and notebook table in the README."""
+    root = repo_root()
+    readme, results = root / "README.md", root / RESULTS_DOC
+    _replace(results, START, END, results_markdown(profile))
+    _replace(readme, START, END, headline_markdown(profile))
+    _replace(readme, NOTEBOOKS_START, NOTEBOOKS_END, notebooks_markdown(profile))
+    return [readme, results]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -280,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.run_times:
         print(f"wrote {record_run_times(args.run_times, args.profile, args.note)}")
     elif args.update_readme:
-        print(f"updated {update_readme(args.profile or 'quick')}")
+        print("updated " + ", ".join(str(p) for p in update_readme(args.profile or "quick")))
     else:
         print(results_markdown(args.profile or "quick"))
 
