@@ -128,6 +128,33 @@ def test_generated_sections_are_what_the_report_writes_now():
     assert block(ROOT / "README.md", START, END) == headline_markdown("quick"), hint
     assert block(ROOT / "README.md", NOTEBOOKS_START, NOTEBOOKS_END) == notebooks_markdown("quick"), hint
     assert block(ROOT / "docs" / "results.md", START, END) == results_markdown("quick"), hint
+    from ddlib.tools.report import BENCHMARKS_END, BENCHMARKS_START, benchmarks_markdown
+    assert block(ROOT / "docs" / "benchmarks.md", BENCHMARKS_START, BENCHMARKS_END) == benchmarks_markdown(), hint
+
+
+def test_benchmark_table_is_built_from_the_saved_tables(tmp_path):
+    """Two saved benchmark tables become one row per method, a column per data set, the peak memory's
+    range over the data sets, and each table's command and commit."""
+    import json
+
+    import pandas as pd
+
+    from ddlib.tools.report import benchmarks_markdown
+    folder = tmp_path / "figures" / "benchmarks"
+    folder.mkdir(parents=True)
+    for name, title, ms, peak in (("a", "Set A", (2000.4, 99.6), (1000.2, 900.0)),
+                                  ("b", "Set B", (1500.0, 120.0), (1100.0, 900.4))):
+        pd.DataFrame({"method": ["DC", "DM"], "dataset": [title] * 2, "ipc": [10, 10], "profile": ["quick"] * 2,
+                      "ms_per_iteration": ms, "peak_mb": peak, "memory": ["peak RSS during the run"] * 2}
+                     ).to_csv(folder / f"benchmark_methods_{name}.csv", index=False)
+        (folder / f"benchmark_methods_{name}.provenance.json").write_text(json.dumps(
+            {"command": f"python -m ddlib.tools.benchmark_methods --dataset {name} --save", "threads": 2,
+             "git_commit": "0123456789abcdef", "written": "T", "device": "cpu", "torch": "2.x"}))
+    text = benchmarks_markdown(tmp_path)
+    assert "| method | Set A ms/it | Set B ms/it | peak memory (MB) |" in text
+    assert "| DC | 2000 | 1500 | 1000–1100 |" in text and "| DM | 100 | 120 | 900 |" in text
+    assert "--dataset b --save` (2 torch threads)" in text and "commit 01234567" in text
+    assert "No saved benchmark" in benchmarks_markdown(tmp_path / "empty")
 
 
 def test_readme_renders_with_the_figure_and_tables():

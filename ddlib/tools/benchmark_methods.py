@@ -2,6 +2,11 @@
 
     python -m ddlib.tools.benchmark_methods [--dataset colored_mnist] [--ipc 10] [--profile quick] [--device cpu]
     python -m ddlib.tools.benchmark_methods --mtt-memory      # the unrolled student's memory at paper settings
+    python -m ddlib.tools.benchmark_methods --dataset bg_fmnist --save   # also figures/benchmarks/*.csv
+
+``--save`` writes the table as ``figures/benchmarks/benchmark_methods_<dataset>.csv`` with its provenance
+(commit, device, torch, threads, the command); ``python -m ddlib.tools.report --update-readme`` shows the
+saved tables in ``docs/benchmarks.md``, so no benchmark figure there is typed by hand.
 
 Each method runs a few iterations of its profile config (caching off) in its own subprocess;
 on Linux the kernel's peak mark is reset after the data set is loaded, so the peak RSS covers the
@@ -30,6 +35,7 @@ import time
 import torch
 
 METHOD_ORDER = ("dc", "dsa", "dm", "mtt")
+SAVED_FOLDER, SAVED_PREFIX = "benchmarks", "benchmark_methods_"  # figures/benchmarks/benchmark_methods_<dataset>.csv
 
 
 def _rss_mb() -> float:
@@ -172,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="DC/DSA per-class gradients: vmap over classes, the class loop, or the device default")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one method, print JSON
     parser.add_argument("--mtt-memory", action="store_true")
+    parser.add_argument("--save", action="store_true",
+                        help="also write figures/benchmarks/benchmark_methods_<dataset>.csv (docs/benchmarks.md)")
     args = parser.parse_args(argv)
     from ddlib.core import env
     env.absolutize_at_entry("python -m ddlib.tools.benchmark_methods")
@@ -216,6 +224,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}"
           + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""))
     _print_table(rows)
+    if args.save:
+        import pandas as pd
+
+        from ddlib.core.results import run_provenance, save_table
+        command = "python -m ddlib.tools.benchmark_methods " + " ".join(
+            a for a in (argv if argv is not None else sys.argv[1:]))
+        path = save_table(pd.DataFrame(rows), f"{SAVED_PREFIX}{args.dataset}", SAVED_FOLDER,
+                          run_provenance(args.profile, torch.device(device), threads=torch.get_num_threads(),
+                                         command=command))
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

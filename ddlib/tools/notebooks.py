@@ -11,8 +11,8 @@ the committed notebook reads its profile from ``$DDLIB_PROFILE`` again (nbval re
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -73,8 +73,16 @@ def tidy(path: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    for name in argv if argv is not None else sys.argv[1:]:
-        before, after = tidy(Path(name))
+    parser = argparse.ArgumentParser(prog="python -m ddlib.tools.notebooks",
+                                     description="Tidy executed notebooks in place before they are committed "
+                                                 "(progress lines collapsed, papermill's parameters cell dropped).")
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    for name in args.notebooks:
+        before, after = tidy(name)
         print(f"{name}: {before / 1024:.0f} KiB → {after / 1024:.0f} KiB")
 
 

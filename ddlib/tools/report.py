@@ -26,6 +26,8 @@ from ddlib.core.plots import repo_root
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 NOTEBOOKS_START, NOTEBOOKS_END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
+BENCHMARKS_START, BENCHMARKS_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+BENCHMARKS_DOC = Path("docs") / "benchmarks.md"
 RESULTS_DOC = Path("docs") / "results.md"  # the full tables, relative to the repository
 MAIN_FIGURE = "02_main_results.png"       # the README's one figure, in figures/<profile>/
 
@@ -353,6 +355,35 @@ def notebooks_markdown(profile: str, root: Path | None = None) -> str:
     return table + note
 
 
+def benchmarks_markdown(root: Path | None = None) -> str:
+    """``docs/benchmarks.md``'s table of DC, DSA, DM and MTT: ms per iteration per data set and the peak
+    memory, from the tables ``python -m ddlib.tools.benchmark_methods --save`` wrote, each with its command
+    and provenance."""
+    from ddlib.tools.benchmark_methods import SAVED_FOLDER, SAVED_PREFIX
+    root = root or repo_root()
+    files = sorted((root / "figures" / SAVED_FOLDER).glob(f"{SAVED_PREFIX}*.csv"))
+    if not files:
+        return "*No saved benchmark yet: run `python -m ddlib.tools.benchmark_methods --save`.*"
+    frames = [pd.read_csv(f) for f in files]
+    df = pd.concat(frames, ignore_index=True)
+    order = list(dict.fromkeys(df["method"]))
+    wide = df.pivot_table(index="method", columns="dataset", values="ms_per_iteration", sort=False).reindex(order)
+    table = pd.DataFrame({"method": wide.index})
+    for dataset in dict.fromkeys(df["dataset"]):
+        table[f"{dataset} ms/it"] = [f"{v:.0f}" for v in wide[dataset]]
+    peaks = df.groupby("method", sort=False)["peak_mb"]
+    table["peak memory (MB)"] = [f"{lo:.0f}–{hi:.0f}" if round(lo) != round(hi) else f"{lo:.0f}"
+                                 for lo, hi in zip(peaks.min().reindex(order), peaks.max().reindex(order))]
+    lines = [markdown_table(table, {c: c for c in table.columns}),
+             f"Peak memory: {', '.join(sorted(set(df['memory'])))}; IPC {', '.join(map(str, sorted(set(df['ipc']))))}, "
+             f"profile {', '.join(sorted(set(df['profile'])))}."]
+    for f in files:
+        prov = json.loads(f.with_suffix(".provenance.json").read_text())
+        lines.append(f"`{prov.get('command', '?')}` ({prov.get('threads', '?')} torch threads): "
+                     + _provenance_line(f))
+    return "\n\n".join(lines)
+
+
 def _replace(path: Path, start: str, end: str, body: str) -> None:
     text = path.read_text()
     if start not in text or end not in text:
@@ -368,7 +399,9 @@ def update_readme(profile: str) -> list[Path]:
     _replace(results, START, END, results_markdown(profile))
     _replace(readme, START, END, headline_markdown(profile))
     _replace(readme, NOTEBOOKS_START, NOTEBOOKS_END, notebooks_markdown(profile))
-    return [readme, results]
+    benchmarks = root / BENCHMARKS_DOC
+    _replace(benchmarks, BENCHMARKS_START, BENCHMARKS_END, benchmarks_markdown(root))
+    return [readme, results, benchmarks]
 
 
 def main(argv: list[str] | None = None) -> None:
