@@ -149,11 +149,12 @@ def test_benchmark_table_is_built_from_the_saved_tables(tmp_path):
                      ).to_csv(folder / f"benchmark_methods_{name}.csv", index=False)
         (folder / f"benchmark_methods_{name}.provenance.json").write_text(json.dumps(
             {"command": f"python -m ddlib.tools.benchmark_methods --dataset {name} --save", "threads": 2,
-             "git_commit": "0123456789abcdef", "written": "T", "device": "cpu", "torch": "2.x"}))
+             "git_commit": "0123456789abcdef", "written": "T", "device": "cpu", "torch": "2.x",
+             "cpu": "Some CPU", "cpu_count": 2}))
     text = benchmarks_markdown(tmp_path)
     assert "| method | Set A ms/it | Set B ms/it | peak memory (MB) |" in text
     assert "| DC | 2000 | 1500 | 1000–1100 |" in text and "| DM | 100 | 120 | 900 |" in text
-    assert "--dataset b --save` (2 torch threads)" in text and "commit 01234567" in text
+    assert "--dataset b --save` (Some CPU, 2 cores, 2 torch threads)" in text and "commit 01234567" in text
     assert "No saved benchmark" in benchmarks_markdown(tmp_path / "empty")
 
 

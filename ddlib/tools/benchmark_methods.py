@@ -38,6 +38,19 @@ METHOD_ORDER = ("dc", "dsa", "dm", "mtt")
 SAVED_FOLDER, SAVED_PREFIX = "benchmarks", "benchmark_methods_"  # figures/benchmarks/benchmark_methods_<dataset>.csv
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; else what platform says): benchmark figures of two
+    machines are not comparable, so a saved table names its machine."""
+    import platform
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
@@ -232,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             a for a in (argv if argv is not None else sys.argv[1:]))
         path = save_table(pd.DataFrame(rows), f"{SAVED_PREFIX}{args.dataset}", SAVED_FOLDER,
                           run_provenance(args.profile, torch.device(device), threads=torch.get_num_threads(),
+                                         cpu=cpu_model(), cpu_count=os.cpu_count(),
                                          command=command))
         print(f"wrote {path}")
 

@@ -379,7 +379,8 @@ def benchmarks_markdown(root: Path | None = None) -> str:
              f"profile {', '.join(sorted(set(df['profile'])))}."]
     for f in files:
         prov = json.loads(f.with_suffix(".provenance.json").read_text())
-        lines.append(f"`{prov.get('command', '?')}` ({prov.get('threads', '?')} torch threads): "
+        machine = f"{prov['cpu']}, {prov.get('cpu_count', '?')} cores, " if "cpu" in prov else ""
+        lines.append(f"`{prov.get('command', '?')}` ({machine}{prov.get('threads', '?')} torch threads): "
                      + _provenance_line(f))
     return "\n\n".join(lines)
 
