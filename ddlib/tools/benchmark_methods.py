@@ -241,8 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         import pandas as pd
 
         from ddlib.core.results import run_provenance, save_table
-        command = "python -m ddlib.tools.benchmark_methods " + " ".join(
-            a for a in (argv if argv is not None else sys.argv[1:]))
+        command = "python -m ddlib.tools.benchmark_methods " + " ".join(argv if argv is not None else sys.argv[1:])
         path = save_table(pd.DataFrame(rows), f"{SAVED_PREFIX}{args.dataset}", SAVED_FOLDER,
                           run_provenance(args.profile, torch.device(device), threads=torch.get_num_threads(),
                                          cpu=cpu_model(), cpu_count=os.cpu_count(),

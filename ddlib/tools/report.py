@@ -215,12 +215,9 @@ def bias_verdict_counts(df: pd.DataFrame) -> list[tuple[str, int, str]]:
     out = []
     for title, rows in df[df["method"] != "random real"].groupby("title", sort=False):
         parts = []
-        for ref in ("random real", "full data"):
+        for ref, against in (("random real", "random real images"), ("full data", "the full data")):
             counts = rows[f"vs {ref}"].value_counts()
-            parts.append(f"against {ref} images {counts.get('amplified', 0)} amplified, "
-                         f"{counts.get('within noise', 0)} within noise, {counts.get('reduced', 0)} reduced"
-                         if ref == "random real" else
-                         f"against the full data {counts.get('amplified', 0)} amplified, "
+            parts.append(f"against {against} {counts.get('amplified', 0)} amplified, "
                          f"{counts.get('within noise', 0)} within noise, {counts.get('reduced', 0)} reduced")
         out.append((title, len(rows), "; ".join(parts)))
     return out
