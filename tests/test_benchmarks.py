@@ -36,3 +36,29 @@ def test_eval_benchmark_times_the_reference_without_the_cpu_path_and_puts_it_bac
         assert row["test_images"] > 0
     assert seen  # the reference variant ran its own forward pass ...
     assert ConvNet.embed is embed  # ... and the ConvNet's own one is back
+
+
+def test_quick_run_estimate_scales_dm_and_evaluation_seconds_and_keeps_the_rest():
+    import pandas as pd
+    from ddlib.tools.profile_run import Build, profile_table
+
+    builds = [Build("synthetic/dm", "synthetic/dm", 0.0, 100.0, 1),
+              Build("evaluations/synthetic", "evaluations/synthetic (DM)", 100.0, 150.0, 1),
+              Build("evaluations/synthetic", "evaluations/synthetic (MTT)", 150.0, 160.0, 1),
+              Build("synthetic/mtt", "synthetic/mtt", 160.0, 200.0, 1)]
+    table = benchmark_dm.quick_run_estimate(profile_table(builds, total_seconds=300.0), dm_ratio=2.0,
+                                            eval_ratio=1.5)
+    by = table.set_index("part")
+    # DM 100 s × 2; evaluations 60 s × 1.5; the rest (MTT 40 s + 100 s outside any artifact) as measured
+    assert by.loc["DM distillation", "reference (s, estimate)"] == 200.0
+    assert by.loc["synthetic-set evaluation", "ours (s)"] == 60.0
+    assert by.loc["synthetic-set evaluation", "reference (s, estimate)"] == 90.0
+    assert by.loc["everything else", "ours (s)"] == 140.0
+    assert by.loc["total", "ours (s)"] == 300.0 and by.loc["total", "reference (s, estimate)"] == 430.0
+    assert isinstance(table, pd.DataFrame)
+
+
+def test_quick_run_needs_the_run_times(tmp_path):
+    import pytest
+    with pytest.raises(SystemExit, match="--run-times"):
+        benchmark_dm.main(["quick-run", "--cache", str(tmp_path)])

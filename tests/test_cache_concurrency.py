@@ -49,10 +49,26 @@ def test_two_processes_on_one_key_build_once_and_agree(tmp_path, monkeypatch):
     assert not list(artifact.path.glob(".*.tmp"))
 
 
+def _lock_is_free(path: Path) -> bool:
+    """Whether another open file (as another process would have) can take the lock right now."""
+    import fcntl
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return True
+
+
 def test_the_lock_is_reentrant_within_a_process(tmp_path):
     artifact = ArtifactDir("race", {"n": 2}, code=(), root=tmp_path)
+    lock_file = artifact.path.parent / f"{artifact.key}.lock"
     with artifact.lock():
+        assert not _lock_is_free(lock_file)
         with artifact.lock():  # a nested lookup of the same key must not deadlock
-            pass
+            assert not _lock_is_free(lock_file)
+        assert not _lock_is_free(lock_file)  # leaving the inner one keeps the outer one's lock
+    assert _lock_is_free(lock_file)  # leaving the outer one releases it
     with artifact.lock():
-        pass
+        assert not _lock_is_free(lock_file)

@@ -107,3 +107,41 @@ def test_numerics_tag_is_in_the_keys_of_what_a_convnet_computes():
     ds = make_toy_dataset()
     assert DMMethod(ds, 2, DMConfig(), None, torch.device("cpu")).cache_key()["numerics"] == convnet_module.NUMERICS
     assert evaluation_key(EvalSettings(TrainConfig(), 1))["numerics"] == convnet_module.NUMERICS
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape", [(5, 8, 32, 32), (3, 4, 16, 16), (2, 3, 8, 6)])
+def test_channels_last_pool_is_bit_for_bit_pytorchs_own(shape, channels_last):
+    """The CPU pool (ddlib.models.convnet.AvgPool2x2) changes speed, not numbers:
+    forward, backward and the second derivative MTT takes equal F.avg_pool2d's bit for bit."""
+    from torch.nn import functional as F
+    from ddlib.models.convnet import AvgPool2x2
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=gen)
+    if channels_last:  # as DSA's crop leaves its output: the layers after the pool see the same layout
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    ours, theirs = AvgPool2x2.apply(x), F.avg_pool2d(x, 2)
+    assert torch.equal(ours, theirs) and ours.stride() == theirs.stride()
+    g = torch.randn(theirs.shape, generator=gen).requires_grad_(True)
+    grad_ours, = torch.autograd.grad(ours, x, g, create_graph=True)
+    grad_theirs, = torch.autograd.grad(theirs, x, g, create_graph=True)
+    assert torch.equal(grad_ours, grad_theirs) and grad_ours.stride() == grad_theirs.stride()
+    h = torch.randn(x.shape, generator=gen)
+    second_ours, = torch.autograd.grad((grad_ours * h).sum(), g)
+    second_theirs, = torch.autograd.grad((grad_theirs * h).sum(), g)
+    assert torch.equal(second_ours, second_theirs)
+
+
+def test_convnet_on_a_cpu_equals_the_plain_layer_stack_and_runs_under_vmap():
+    from torch.func import functional_call, stack_module_state, vmap
+    net = build_convnet(3, 10, 28, ConvNetConfig(depth=3, width=8), torch.Generator().manual_seed(0))
+    x = torch.randn(6, 3, 28, 28, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    plain = net.features(x).flatten(1)  # nn.Sequential: PyTorch's own pool
+    ours = net.embed(x)
+    assert torch.equal(ours, plain)
+    g = torch.randn(plain.shape, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(plain, x, g)[0])
+    params, buffers = stack_module_state([net, net])
+    out = vmap(lambda p, b, xs: functional_call(net, (p, b), (xs,)))(params, buffers, torch.stack([x, x]))
+    assert torch.allclose(out[0], net(x), atol=1e-5)

@@ -1,6 +1,8 @@
 """Numeric precision of the fast device path: one setting, one context manager.
 
-* ``"fp32"`` — plain float32 everywhere (the default; CPU results stay bit for bit as they were);
+* ``"fp32"`` — strict float32 (the default; CPU results stay bit for bit as they were). On CUDA the
+  context switches TF32 off for matmuls *and* for cuDNN convolutions while it is open: PyTorch
+  lets cuDNN convolutions use TF32 by default, so without this "fp32" convolutions would not be;
 * ``"tf32"`` — float32 tensors, but CUDA matmuls and convolutions may use TF32 tensor cores
   (no effect on a CPU);
 * ``"bf16"`` — forward passes under ``torch.autocast`` with bfloat16 (also on a CPU, where it
@@ -32,15 +34,13 @@ def precision_context(precision: str, device: torch.device | str) -> Iterator[No
     global TF32 switches are restored on exit."""
     device = torch.device(device)
     check_precision(precision)
-    if precision == "fp32":
-        yield
-    elif precision == "bf16":
+    if precision == "bf16":
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
-    else:
-        matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+        return
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn

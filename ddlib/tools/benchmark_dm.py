@@ -3,6 +3,8 @@
     python -m ddlib.tools.benchmark_dm dm --profile paper --ipc 50 --batch-real 256 --device cuda
     python -m ddlib.tools.benchmark_dm eval --profile paper --ipc 50 --epochs 5 --device cuda
     python -m ddlib.tools.benchmark_dm layers --width 32 --batch 128
+    python -m ddlib.tools.benchmark_dm pool --width 32 --batch 64
+    python -m ddlib.tools.benchmark_dm quick-run --cache /tmp/cold --run-times figures/quick/run_times.csv
 
 ``dm`` prints milliseconds per iteration (median over timed iterations after warm-up) and peak
 memory of four variants on the same card and settings:
@@ -21,10 +23,20 @@ PyTorch's default memory layout and in channels-last, forward without gradients 
 test-set prediction) and forward + backward (training, DM's synthetic side): on a CPU the layout
 decides which oneDNN kernel runs, and the fastest layout differs per layer and per direction.
 
+``pool`` times the 2×2 average pool of the three blocks, PyTorch's CPU kernel against
+:class:`ddlib.models.convnet.AvgPool2x2` (the ConvNet's CPU pool), forward and backward, and checks
+that both give the same bits.
+
 ``eval`` times the evaluation protocol, training and the prediction of the test split: k networks
 trained at once (:mod:`ddlib.training.batched`), one after another, and one after another as the
 reference runs them (``reference``: every forward pass over the whole batch at once in the default
 memory layout, whatever CPU path :meth:`ddlib.models.ConvNet.embed` takes).
+``quick-run`` estimates what the quick run would take at the reference loops' speed: it reads where
+a cold run's time went from its cache (:mod:`ddlib.tools.profile_run`), measures ``dm`` (ours vs
+reference) and ``eval`` (sequential vs reference) side by side now, and scales the run's DM
+distillation and synthetic-set evaluation seconds by those two ratios; everything else is kept as
+measured. It is an estimate (one setting's ratio stands for every cell), labelled as such.
+
 Every variant runs in its own subprocess so that peak memory (RSS on the CPU,
 ``torch.cuda.max_memory_allocated`` on a GPU) is its own, and so that ``reference`` can switch the
 ConvNet's CPU path off for its process alone.
@@ -41,8 +53,12 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DM_VARIANTS = ("ours", "batched", "loop", "reference")
 EVAL_VARIANTS = ("at-once", "sequential", "reference")
@@ -253,6 +269,45 @@ def _time_layers(width: int, batch: int, repeats: int) -> list[dict]:
     return rows
 
 
+def _time_pools(width: int, batch: int, repeats: int) -> list[dict]:
+    """Median ms of PyTorch's 2×2 average pool and of the ConvNet's, forward and backward, on the
+    three feature-map sizes of the quick ConvNet (32, 16 and 8 pixels), and whether they agree bit for bit."""
+    import torch.nn.functional as F
+    from ddlib.models.convnet import AvgPool2x2, _AvgPool2x2Gradient
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for size in (32, 16, 8):
+        x = torch.randn(batch, width, size, size, generator=gen)
+        g = torch.randn(batch, width, size // 2, size // 2, generator=gen)
+        theirs_fwd = lambda: F.avg_pool2d(x, 2)  # noqa: E731
+        ours_fwd = lambda: AvgPool2x2.apply(x)  # noqa: E731
+        theirs_bwd = lambda: torch.ops.aten.avg_pool2d_backward(g, x, [2, 2], [2, 2], [0, 0], False, True, None)  # noqa: E731
+        ours_bwd = lambda: _AvgPool2x2Gradient.apply(g, False)  # noqa: E731
+        same = torch.equal(theirs_fwd(), ours_fwd()) and torch.equal(theirs_bwd(), ours_bwd())
+        rows.append({"maps": f"{batch}×{width}×{size}×{size}", "pytorch_forward_ms": _median_ms(theirs_fwd, repeats),
+                     "ours_forward_ms": _median_ms(ours_fwd, repeats), "pytorch_backward_ms": _median_ms(theirs_bwd, repeats),
+                     "ours_backward_ms": _median_ms(ours_bwd, repeats), "bit_identical": same})
+    return rows
+
+
+def _print_pools(args: argparse.Namespace) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        rows = _time_pools(args.width, args.batch, args.repeats)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"2×2 average pool, CPU ({args.threads} threads), median of {args.repeats} calls: PyTorch's kernel vs "
+          "the ConvNet's (ddlib.models.convnet.AvgPool2x2)")
+    print(f"{'maps':<16} {'forward: PyTorch':>17} {'ours':>7} {'ratio':>6}   {'backward: PyTorch':>18} {'ours':>7} "
+          f"{'ratio':>6}  same bits")
+    for r in rows:
+        print(f"{r['maps']:<16} {r['pytorch_forward_ms']:>14.2f} ms {r['ours_forward_ms']:>7.2f} "
+              f"{r['pytorch_forward_ms'] / r['ours_forward_ms']:>5.2f}×   {r['pytorch_backward_ms']:>15.2f} ms "
+              f"{r['ours_backward_ms']:>7.2f} {r['pytorch_backward_ms'] / r['ours_backward_ms']:>5.2f}×  "
+              f"{'yes' if r['bit_identical'] else 'NO'}")
+
+
 def _print_layers(args: argparse.Namespace) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
@@ -265,6 +320,54 @@ def _print_layers(args: argparse.Namespace) -> None:
     print(f"{'block':<18} {'layout':<30} {'forward (ms)':>13} {'fwd + bwd (ms)':>15}")
     for r in rows:
         print(f"{r['block']:<18} {r['layout']:<30} {r['forward_ms']:>13.2f} {r['forward_backward_ms']:>15.2f}")
+
+
+# the cold run's parts that the two measured ratios scale (profile_run's labels)
+DM_KIND = "synthetic/dm"
+EVAL_KIND_PREFIX = "evaluations/synthetic"
+
+
+def quick_run_estimate(profile: pd.DataFrame, dm_ratio: float, eval_ratio: float) -> pd.DataFrame:
+    """Seconds per part of a measured run (``profile``: :func:`ddlib.tools.profile_run.profile_table`
+    with a total) and the estimate at the reference loops' speed: DM distillation × ``dm_ratio``,
+    synthetic-set evaluation × ``eval_ratio``, the rest as measured."""
+    import pandas as pd
+    parts = profile[profile["what"] != "total"]
+    dm = float(parts.loc[parts["what"] == DM_KIND, "seconds"].sum())
+    ev = float(parts.loc[parts["what"].str.startswith(EVAL_KIND_PREFIX), "seconds"].sum())
+    rest = float(parts["seconds"].sum()) - dm - ev
+    rows = [("DM distillation", dm, dm_ratio), ("synthetic-set evaluation", ev, eval_ratio),
+            ("everything else", rest, 1.0)]
+    table = pd.DataFrame([{"part": n, "ours (s)": s, "ratio": r, "reference (s, estimate)": s * r}
+                          for n, s, r in rows])
+    total = pd.DataFrame([{"part": "total", "ours (s)": table["ours (s)"].sum(), "ratio": float("nan"),
+                           "reference (s, estimate)": table["reference (s, estimate)"].sum()}])
+    return pd.concat([table, total], ignore_index=True)
+
+
+def _print_quick_run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+    from ddlib.core.cache import cache_root
+    from ddlib.tools.profile_run import _run_times, profile_table, read_builds
+    if args.run_times is None:
+        sys.exit("quick-run needs --run-times: the run_times.csv that reproduce.sh wrote for the cold run")
+    root = Path(args.cache) if args.cache else cache_root()
+    builds, _ = read_builds(root)
+    if not builds:
+        sys.exit(f"no artifact under {root} records its build time: pass --cache with a cold run's cache")
+    total, _ = _run_times(Path(args.run_times))
+    dm = {v: _child(args, "dm", v) for v in ("ours", "reference")}
+    ev = {v: _child(args, "eval", v) for v in ("sequential", "reference")}
+    dm_ratio = dm["reference"]["ms_per_iteration"] / dm["ours"]["ms_per_iteration"]
+    eval_ratio = ev["reference"]["ms_per_epoch"] / ev["sequential"]["ms_per_epoch"]
+    table = quick_run_estimate(profile_table(builds, total), dm_ratio, eval_ratio)
+    print(f"measured now ({dm['ours']['device_name']}, {dm['ours']['threads']} threads): DM iteration ours "
+          f"{dm['ours']['ms_per_iteration']:.1f} ms vs reference {dm['reference']['ms_per_iteration']:.1f} ms "
+          f"({dm_ratio:.2f}×); evaluation epoch ours {ev['sequential']['ms_per_epoch']:.1f} ms vs reference "
+          f"{ev['reference']['ms_per_epoch']:.1f} ms ({eval_ratio:.2f}×)")
+    print(f"the run in {root} (notebooks {total / 60:.1f} min), and the same work at the reference loops' speed "
+          "(an estimate: one setting's ratio stands for every cell)")
+    print(table.round({"ours (s)": 0, "ratio": 2, "reference (s, estimate)": 0}).to_string(index=False))
 
 
 def _child(args: argparse.Namespace, what: str, variant: str) -> dict:
@@ -280,7 +383,7 @@ def _child(args: argparse.Namespace, what: str, variant: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=["dm", "eval", "layers"], default="dm")
+    parser.add_argument("what", nargs="?", choices=["dm", "eval", "layers", "pool", "quick-run"], default="dm")
     parser.add_argument("--dataset", default="colored_mnist")
     parser.add_argument("--profile", default="quick", help="network, DM and evaluation settings (smoke|quick|paper)")
     parser.add_argument("--ipc", type=int, default=10)
@@ -290,16 +393,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="eval: epochs timed")
     parser.add_argument("--variants", default=None, help="comma-separated subset of the variants")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--width", type=int, default=32, help="layers: the ConvNet's width")
-    parser.add_argument("--batch", type=int, default=128, help="layers: images per call")
-    parser.add_argument("--repeats", type=int, default=30, help="layers: timed calls per cell")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="layers: intra-op threads")
+    parser.add_argument("--width", type=int, default=32, help="layers, pool: the ConvNet's width")
+    parser.add_argument("--batch", type=int, default=128, help="layers, pool: images per call")
+    parser.add_argument("--repeats", type=int, default=30, help="layers, pool: timed calls per cell")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="layers, pool: intra-op threads")
+    parser.add_argument("--cache", default=None, help="quick-run: the cold run's cache (default: $DDLIB_CACHE)")
+    parser.add_argument("--run-times", default=None, help="quick-run: that run's run_times.csv")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     from ddlib.core import env
     env.absolutize_at_entry("python -m ddlib.tools.benchmark_dm")
     if args.what == "layers":
         _print_layers(args)
+        return
+    if args.what == "pool":
+        _print_pools(args)
+        return
+    if args.what == "quick-run" and not args.variant:
+        _print_quick_run(args)
         return
 
     if args.variant:  # child process: one variant, JSON on stdout
