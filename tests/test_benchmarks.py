@@ -62,3 +62,17 @@ def test_quick_run_needs_the_run_times(tmp_path):
     import pytest
     with pytest.raises(SystemExit, match="--run-times"):
         benchmark_dm.main(["quick-run", "--cache", str(tmp_path)])
+
+
+def test_rounds_are_summarised_by_their_median():
+    rounds = [{"variant": "ours", "ms_per_iteration": 10.0, "peak_memory_mb": 5.0, "threads": 2},
+              {"variant": "ours", "ms_per_iteration": 30.0, "peak_memory_mb": 7.0, "threads": 2},
+              {"variant": "ours", "ms_per_iteration": 12.0, "peak_memory_mb": 6.0, "threads": 2}]
+    row = benchmark_dm.median_row(rounds)
+    assert row == {"variant": "ours", "ms_per_iteration": 12.0, "peak_memory_mb": 6.0, "threads": 2}
+
+
+def test_rounds_must_be_positive():
+    import pytest
+    with pytest.raises(SystemExit):
+        benchmark_dm.main(["dm", "--rounds", "0"])

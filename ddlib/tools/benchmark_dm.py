@@ -356,8 +356,11 @@ def _print_quick_run(args: argparse.Namespace) -> None:
     if not builds:
         sys.exit(f"no artifact under {root} records its build time: pass --cache with a cold run's cache")
     total, _ = _run_times(Path(args.run_times))
-    dm = {v: _child(args, "dm", v) for v in ("ours", "reference")}
-    ev = {v: _child(args, "eval", v) for v in ("sequential", "reference")}
+    pairs = (("dm", "ours"), ("dm", "reference"), ("eval", "sequential"), ("eval", "reference"))
+    rounds = [{pair: _child(args, *pair) for pair in pairs} for _ in range(args.rounds)]
+    medians = {pair: median_row([r[pair] for r in rounds]) for pair in pairs}
+    dm = {v: medians[("dm", v)] for v in ("ours", "reference")}
+    ev = {v: medians[("eval", v)] for v in ("sequential", "reference")}
     dm_ratio = dm["reference"]["ms_per_iteration"] / dm["ours"]["ms_per_iteration"]
     eval_ratio = ev["reference"]["ms_per_epoch"] / ev["sequential"]["ms_per_epoch"]
     table = quick_run_estimate(profile_table(builds, total), dm_ratio, eval_ratio)
@@ -368,6 +371,16 @@ def _print_quick_run(args: argparse.Namespace) -> None:
     print(f"the run in {root} (notebooks {total / 60:.1f} min), and the same work at the reference loops' speed "
           "(an estimate: one setting's ratio stands for every cell)")
     print(table.round({"ours (s)": 0, "ratio": 2, "reference (s, estimate)": 0}).to_string(index=False))
+
+
+def median_row(rows: list[dict]) -> dict:
+    """One variant's rounds as one row: the median of every timing and memory figure, the rest from
+    the first round (a machine shared with other work drifts; taking turns and the median absorb it)."""
+    out = dict(rows[0])
+    for key, value in rows[0].items():
+        if isinstance(value, float):
+            out[key] = statistics.median(r[key] for r in rows)
+    return out
 
 
 def _child(args: argparse.Namespace, what: str, variant: str) -> dict:
@@ -392,6 +405,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=3, help="eval: epochs timed")
     parser.add_argument("--variants", default=None, help="comma-separated subset of the variants")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="dm, eval: run the variants this many times in turn and print the medians")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--width", type=int, default=32, help="layers, pool: the ConvNet's width")
     parser.add_argument("--batch", type=int, default=128, help="layers, pool: images per call")
@@ -401,6 +416,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-times", default=None, help="quick-run: that run's run_times.csv")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     from ddlib.core import env
     env.absolutize_at_entry("python -m ddlib.tools.benchmark_dm")
     if args.what == "layers":
@@ -427,17 +444,22 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [v for v in variants if v not in known]
     if unknown:
         parser.error(f"unknown variants {unknown}; {args.what} has {known}")
-    rows = [_child(args, args.what, v) for v in variants]
+    rounds = [[_child(args, args.what, v) for v in variants] for _ in range(args.rounds)]
+    rows = [median_row([r[k] for r in rounds]) for k in range(len(variants))]
     first = rows[0]
     if args.what == "dm":
         print(f"DM iteration on {args.dataset}, profile {args.profile} (ConvNet width {first['width']}), IPC {args.ipc}, "
-              f"{args.batch_real} real images per class, device {first['device_name']} ({first['threads']} threads)")
+              f"{args.batch_real} real images per class, device {first['device_name']} ({first['threads']} threads)"
+              + (f"; median of {args.rounds} rounds, the variants taking turns" if args.rounds > 1 else ""))
         print(f"{'variant':<12} {'ms/iteration':>13} {'peak memory (MB)':>17}  memory measured as")
         for r in rows:
             print(f"{r['variant']:<12} {r['ms_per_iteration']:>13.1f} {r['peak_memory_mb']:>17.0f}  {r['memory']}")
         by = {r["variant"]: r["ms_per_iteration"] for r in rows}
         if "ours" in by and "reference" in by:
-            print(f"speed-up over the reference loop: {by['reference'] / by['ours']:.2f}×")
+            per_round = [rd[variants.index("reference")]["ms_per_iteration"] / rd[variants.index("ours")]["ms_per_iteration"]
+                         for rd in rounds]
+            spread = f" (rounds: {min(per_round):.2f}–{max(per_round):.2f}×)" if len(per_round) > 1 else ""
+            print(f"speed-up over the reference loop: {by['reference'] / by['ours']:.2f}×{spread}")
     else:
         print(f"evaluation: {first['n_models']} ConvNets (width {first['width']}) on IPC {args.ipc}, "
               f"profile {args.profile}, device {first['device_name']} ({first['threads']} threads)")
