@@ -290,13 +290,19 @@ def _time_pools(width: int, batch: int, repeats: int) -> list[dict]:
     return rows
 
 
-def _print_pools(args: argparse.Namespace) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
+def _with_threads(threads: int, fn):
+    """``fn()`` with ``threads`` intra-op threads; the thread count is process-wide, so it is put
+    back for a caller that goes on computing."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        rows = _time_pools(args.width, args.batch, args.repeats)
+        return fn()
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
+
+
+def _print_pools(args: argparse.Namespace) -> None:
+    rows = _with_threads(args.threads, lambda: _time_pools(args.width, args.batch, args.repeats))
     print(f"2×2 average pool, CPU ({args.threads} threads), median of {args.repeats} calls: PyTorch's kernel vs "
           "the ConvNet's (ddlib.models.convnet.AvgPool2x2)")
     print(f"{'maps':<16} {'forward: PyTorch':>17} {'ours':>7} {'ratio':>6}   {'backward: PyTorch':>18} {'ours':>7} "
@@ -309,12 +315,7 @@ def _print_pools(args: argparse.Namespace) -> None:
 
 
 def _print_layers(args: argparse.Namespace) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:  # the thread count is process-wide: put it back for a caller that goes on computing
-        rows = _time_layers(args.width, args.batch, args.repeats)
-    finally:
-        torch.set_num_threads(threads)
+    rows = _with_threads(args.threads, lambda: _time_layers(args.width, args.batch, args.repeats))
     print(f"ConvNet blocks, width {args.width}, batch {args.batch}, CPU ({args.threads} threads), "
           f"median of {args.repeats} calls")
     print(f"{'block':<18} {'layout':<30} {'forward (ms)':>13} {'fwd + bwd (ms)':>15}")
@@ -426,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "pool":
         _print_pools(args)
         return
-    if args.what == "quick-run" and not args.variant:
+    if args.what == "quick-run":
         _print_quick_run(args)
         return
 
