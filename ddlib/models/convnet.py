@@ -23,8 +23,8 @@ cache. The parameters and their initialisation are untouched; CUDA takes the def
 
 * every 2×2 average pool on a CPU is four strided slices added in PyTorch's order
   (:class:`AvgPool2x2`), and its gradient a quarter of the output's written to four pixels: PyTorch's
-  default-layout CPU kernels are 2-3× slower (a 2-core Xeon, 64 maps of 32×32×32: forward 3.3 →
-  1.2 ms, backward 2.8 → 1.4 ms; ``python -m ddlib.tools.benchmark_dm pool``). Both come out bit
+  default-layout CPU kernels are 2-3.5× slower (a 2-core Xeon, 64 maps of 32×32×32: forward 3.0 →
+  0.97 ms, backward 2.6 → 0.74 ms; ``python -m ddlib.tools.benchmark_dm pool``). Both come out bit
   for bit as PyTorch's own (tested), so this one leaves the numerics, and every cache key, as they were.
 """
 
