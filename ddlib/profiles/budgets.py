@@ -5,7 +5,8 @@ weightings and competitors, the selection's candidate lists, the surrogate varia
 network's depth and norm, MTT's memory strategy, the stages' own networks) decides which code runs;
 its *budgets* (iterations, epochs, networks per evaluation, samples, the network's width, seeds)
 only decide how long. :data:`SMOKE_BUDGETS` lists the budgets by dotted path; ``with_smoke_budgets``
-copies them from the smoke profile into another profile and keeps the rest. ``paper`` at smoke
+gives every network the smoke network's width, copies the budgets from the smoke profile into
+another profile and keeps the rest. ``paper`` at smoke
 budgets runs every code path of the paper's grid in seconds per cell on a CPU, so a CI test can
 execute one cell of each kind (``tests/test_paper_cell_kinds.py``) before a GPU run meets it.
 """
@@ -17,11 +18,11 @@ from typing import Any
 
 from ddlib.profiles.profile import Profile, network_paths, profile_with_network
 
-# The settings that only decide how long a run takes, by dotted path (everything else is the grid).
-# "model.width" reaches every stage on the profile's network; the stages with a network of their own
-# (``own_networks``) get the smoke network's width too, below.
+# The settings that only decide how long a run takes, by dotted path (everything else is the grid),
+# beside the network's width: that one is set first, on the profile's network (which reaches every
+# stage) and on the stages' own networks (``own_networks``), so the budgets copied after it keep it.
 SMOKE_BUDGETS: tuple[str, ...] = (
-    "model.width", "seeds",
+    "seeds",
     "evaluation.train.epochs", "evaluation.n_models", "full_data",
     "datasets.train_per_class", "datasets.test_per_class", "datasets.grid_per_class",
     "dc.iterations", "dc.loops", "dc.batch_real", "dc.checkpoint_every",
@@ -64,7 +65,7 @@ def with_smoke_budgets(profile: Profile, smoke: Profile | None = None) -> Profil
         net = dict(network_paths(out))[path]
         out = dotted_replace(out, path, replace(net, width=width))
     out = profile_with_network(out)
-    for path in SMOKE_BUDGETS[1:]:
+    for path in SMOKE_BUDGETS:
         out = dotted_replace(out, path, _with_networks_of(dotted_get(smoke, path), dotted_get(out, path)))
     return profile_with_network(replace(out, name=f"{profile.name}@smoke-budgets",
                                         description=f"{profile.description}, at the smoke profile's budgets"))
