@@ -6,9 +6,9 @@ network's depth and norm, MTT's memory strategy, the stages' own networks) decid
 its *budgets* (iterations, epochs, networks per evaluation, samples, the network's width, seeds)
 only decide how long. :data:`SMOKE_BUDGETS` lists the budgets by dotted path; ``with_smoke_budgets``
 gives every network the smoke network's width, copies the budgets from the smoke profile into
-another profile and keeps the rest. ``paper`` at smoke
-budgets runs every code path of the paper's grid in seconds per cell on a CPU, so a CI test can
-execute one cell of each kind (``tests/test_paper_cell_kinds.py``) before a GPU run meets it.
+another profile and keeps the rest. ``paper`` at smoke budgets runs every code path of the paper's
+grid in seconds per cell on a CPU, so a CI test can execute one cell of each kind
+(``tests/test_paper_cell_kinds.py``) before a GPU run meets it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
-from ddlib.profiles.profile import Profile, network_paths, profile_with_network
+from ddlib.profiles.overrides import with_overrides
+from ddlib.profiles.profile import Profile, network_paths
+from ddlib.profiles.table import PROFILES
 
 # The settings that only decide how long a run takes, by dotted path (everything else is the grid),
 # beside the network's width: that one is set first, on the profile's network (which reaches every
@@ -45,7 +47,9 @@ def dotted_get(config: Any, path: str) -> Any:
 
 
 def dotted_replace(config: Any, path: str, value: Any) -> Any:
-    """``config`` with the field at ``path`` replaced by ``value`` (every dataclass on the way copied)."""
+    """``config`` with the field at ``path`` replaced by ``value`` (every dataclass on the way copied).
+    Not :func:`~ddlib.profiles.overrides.with_overrides`: there ``None`` means "keep the value", and a
+    budget of ``None`` (e.g. "all samples") must be copied as it is."""
     head, _, rest = path.partition(".")
     if not is_dataclass(config) or head not in {f.name for f in fields(config)}:
         raise KeyError(f"{type(config).__name__} has no field {head!r} (path {path!r})")
@@ -57,18 +61,15 @@ def with_smoke_budgets(profile: Profile, smoke: Profile | None = None) -> Profil
     code paths and candidate lists, each run at a few iterations and epochs on small data slices.
     The name gains ``@smoke-budgets``, so nothing mistakes its results for the profile's."""
     if smoke is None:
-        from ddlib.profiles.table import PROFILES
         smoke = PROFILES["smoke"]
-    width = smoke.model.width
-    out = dotted_replace(profile, "model.width", width)
-    for path in out.own_networks:  # a stage's own network: its depth and norm stay, its width is cut
-        net = dict(network_paths(out))[path]
-        out = dotted_replace(out, path, replace(net, width=width))
-    out = profile_with_network(out)
+    # every network at the smoke width, as --set does it: the profile's network reaches every stage, and a
+    # stage's own network keeps its depth and norm
+    widths = {f"{path}.width": smoke.model.width for path in ("model", *profile.own_networks)}
+    out = with_overrides(profile, widths)
     for path in SMOKE_BUDGETS:
         out = dotted_replace(out, path, _with_networks_of(dotted_get(smoke, path), dotted_get(out, path)))
-    return profile_with_network(replace(out, name=f"{profile.name}@smoke-budgets",
-                                        description=f"{profile.description}, at the smoke profile's budgets"))
+    return replace(out, name=f"{profile.name}@smoke-budgets",
+                   description=f"{profile.description}, at the smoke profile's budgets")
 
 
 def _with_networks_of(value: Any, target: Any) -> Any:

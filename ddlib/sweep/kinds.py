@@ -43,8 +43,8 @@ def grid_features(cells: Iterable[SweepCell]) -> frozenset[Feature]:
 def covering_cells(cells: Sequence[SweepCell]) -> list[SweepCell]:
     """A few of ``cells`` that together cover every feature of them all: greedily, the cell with the most
     features not covered yet (the first in ``cells`` on a tie), until none is left. Deterministic."""
-    remaining = set(grid_features(cells))
     features = [cell_features(sc) for sc in cells]
+    remaining = set().union(*features)
     chosen: list[SweepCell] = []
     while remaining:
         best = max(range(len(cells)), key=lambda i: (len(features[i] & remaining), -i))
