@@ -36,6 +36,7 @@ from ddlib.kde_supcon.weights import KDEWeights
 from ddlib.training.evaluation import EvalSettings, evaluate_synthetic_cached, evaluation_key, settings_for
 from ddlib.weighting.base import SampleWeighter
 from ddlib.weighting.baselines import ConflictingOnlyWeights, ErrorSetWeights, GroupBalancedWeights, erm_error_set
+from ddlib.weighting.rarity import RarityWeights, RarityWeightsConfig
 
 VANILLA = "vanilla"
 KDE = "KDE/SupCon"
@@ -43,9 +44,15 @@ GROUP_BALANCED = "group-balanced"
 ERROR_SET = "error set"
 CONFLICTING_ONLY = "conflicting only"
 RANDOM_REAL = "random real"
+ESS_KDE = "ESS-KDE/SupCon"
+KNN = "kNN/SupCon"
 # weighting → does it read the bias labels? (an oracle no real user has)
 WEIGHTINGS: dict[str, bool] = {VANILLA: False, KDE: False, ERROR_SET: False, GROUP_BALANCED: True,
-                               CONFLICTING_ONLY: True}
+                               CONFLICTING_ONLY: True, ESS_KDE: False, KNN: False}
+# the label-free rarity weightings of ddlib.weighting.rarity (beyond the paper) → their score
+RARITY_SCORE: dict[str, str] = {ESS_KDE: "kde", KNN: "knn"}
+# the weightings computed from a SupCon surrogate's embedding
+SURROGATE_WEIGHTINGS = (KDE, *RARITY_SCORE)
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,9 @@ class Cell:
     "MTT") or "random real" (IPC real images per class: the small-set baseline). ``kde`` and
     ``surrogate`` override the profile's for KDE cells; ``lr_img`` the re-weighted run's image lr
     (DM, DC/DSA, and MTT's initial image lr at the cell's IPC; vanilla runs keep the reference's);
-    ``iterations`` replaces the method's iteration count (None: the profile's budget); ``variant`` is
-    a free label for ablations."""
+    ``iterations`` replaces the method's iteration count (None: the profile's budget); ``rarity`` the
+    settings of a rarity weighting (ESS-KDE, kNN; None: the profile's ``beyond_kde.rarity``, its
+    score set by the weighting); ``variant`` is a free label for ablations."""
 
     dataset: str
     method: str
@@ -67,6 +75,7 @@ class Cell:
     lr_img: float | None = None
     iterations: int | None = None
     variant: str = ""
+    rarity: RarityWeightsConfig | None = None
     unbiased: bool = False  # distil the data set's unbiased variant (bias attribute uniform) instead
 
     def __post_init__(self) -> None:
@@ -76,6 +85,9 @@ class Cell:
             method_spec(self.method)  # raises for an unknown method
         elif self.weighting != VANILLA:
             raise ValueError("random real images are not distilled, so they take no weighting")
+        if self.rarity is not None and self.weighting not in RARITY_SCORE:
+            raise ValueError(f"rarity settings apply to the weightings {', '.join(RARITY_SCORE)}, not "
+                             f"{self.weighting!r}")
         if self.iterations is not None and (self.method == RANDOM_REAL or self.iterations < 1):
             raise ValueError(f"iterations={self.iterations!r}: a distilled cell's iteration count is a positive "
                              "integer (random real images are not distilled)")
@@ -176,6 +188,10 @@ class GridRunner:
     def kde_config(self, cell: Cell) -> KDEConfig:
         return cell.kde or self.profile.kde_method.kde
 
+    def rarity_config(self, cell: Cell) -> RarityWeightsConfig:
+        """A rarity cell's settings: its own or the profile's, with the score its weighting names."""
+        return replace(cell.rarity or self.profile.beyond_kde.rarity, score=RARITY_SCORE[cell.weighting])
+
     def weighter(self, cell: Cell) -> SampleWeighter | None:
         """The real-sample weights of ``cell`` (None for vanilla and random real), built once per run."""
         if cell not in self._weighters:
@@ -188,6 +204,8 @@ class GridRunner:
             return None
         if cell.weighting == KDE:
             return KDEWeights.from_surrogate(ds, self.surrogate(cell), self.kde_config(cell))
+        if cell.weighting in RARITY_SCORE:
+            return RarityWeights.from_surrogate(ds, self.surrogate(cell), self.rarity_config(cell))
         if cell.weighting == GROUP_BALANCED:
             return GroupBalancedWeights.from_dataset(ds)
         if cell.weighting == CONFLICTING_ONLY:
@@ -245,6 +263,9 @@ class GridRunner:
             "options": self.profile.datasets.options_for(cell.dataset), "data_seed": self.profile.seed}
         if cell.weighting == KDE:
             identity["kde"] = self.kde_config(cell)
+        if cell.weighting in RARITY_SCORE:
+            identity["rarity"] = self.rarity_config(cell)
+        if cell.weighting in SURROGATE_WEIGHTINGS:
             identity["surrogate"] = self.surrogate_config(cell)
         if cell.weighting == ERROR_SET:
             identity["error_set"] = {"settings": evaluation_key(K.error_set), "upweight": K.error_set_upweight,
@@ -279,6 +300,12 @@ class GridRunner:
             kde = self.kde_config(cell)
             row.update({"σ²": kde.sigma2, "τ": kde.tau, "scope": kde.scope,
                         "surrogate epochs": self.surrogate_config(cell).epochs})
+        if cell.weighting in RARITY_SCORE:
+            rarity = self.rarity_config(cell)
+            row.update({"setting": rarity.name, "ESS fraction": rarity.ess_fraction,
+                        "σ²": rarity.sigma2 if rarity.score == "kde" else None,
+                        "k": rarity.k if rarity.score == "knn" else None,
+                        "surrogate epochs": self.surrogate_config(cell).epochs})
         if diagnostics and cell.weighted:
             batch = getattr(config, "batch_real", 64)
             row.update(generic_weight_diagnostics(self.weighter(cell), ds, batch, self.diagnostic_batches))
@@ -309,7 +336,7 @@ def summarise_cells(rows: pd.DataFrame, value: str = "acc", keys: Sequence[str] 
                 row[extra] = float(g[extra].mean())
                 row[f"{extra} std"] = float(g[extra].std(ddof=1)) if len(g) > 1 else math.nan
         for extra in ("weight on conflicting", "ESS", "image lr", "iterations", "surrogate epochs", "eval lr", "σ²", "τ",
-                      "distill s"):
+                      "ESS fraction", "k", "distill s"):
             if extra in g and g[extra].notna().any():
                 row[extra] = float(pd.to_numeric(g[extra], errors="coerce").mean())
         out.append(row)

@@ -19,7 +19,7 @@ from ddlib.distill.dc import DCConfig
 from ddlib.distill.mtt import MTTConfig
 from ddlib.models import ConvNetConfig
 from ddlib.profiles.ablation import SurrogateAblationConfig
-from ddlib.profiles.sections import BiasAnalysisConfig, DatasetsConfig, DebiasingConfig, KDEMethodConfig
+from ddlib.profiles.sections import BeyondKDEConfig, BiasAnalysisConfig, DatasetsConfig, DebiasingConfig, KDEMethodConfig
 from ddlib.training.evaluation import EvalSettings, FullDataSettings
 
 
@@ -50,6 +50,8 @@ class Profile:
     debiasing: DebiasingConfig = DebiasingConfig()
     # Which surrogate makes the KDE weights work (notebook 03).
     surrogate_ablation: SurrogateAblationConfig = SurrogateAblationConfig()
+    # Our label-free weighters beside KDE/SupCon and the oracles (notebook 05).
+    beyond_kde: BeyondKDEConfig = BeyondKDEConfig()
     # the stages whose network is their own, not ``model`` (dotted paths, e.g. "kde_method.surrogate.model")
     own_networks: tuple[str, ...] = ()
 

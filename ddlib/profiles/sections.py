@@ -1,6 +1,7 @@
 """The settings of each notebook's part of a profile: the data sets (notebook 00), the bias analysis
 (01), the paper's method and its selection on the validation split (02) and training-time de-biasing
-(04). Notebook 03's surrogate ablation is in :mod:`ddlib.profiles.ablation`."""
+(04) and our weighters beyond the paper (05). Notebook 03's surrogate ablation is in
+:mod:`ddlib.profiles.ablation`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ddlib.kde_supcon.kde import KDEConfig
 from ddlib.kde_supcon.surrogate import SurrogateConfig
 from ddlib.training.evaluation import EvalSettings
 from ddlib.training.objectives import TrainConfig
+from ddlib.weighting.rarity import RarityWeightsConfig
 
 
 @dataclass(frozen=True)
@@ -195,3 +197,42 @@ class DebiasingConfig:
     def evaluation(self, base: EvalSettings) -> EvalSettings:
         """The profile's evaluation protocol with this notebook's number of networks."""
         return base if self.eval_models is None else replace(base, n_models=self.eval_models)
+
+
+@dataclass(frozen=True)
+class BeyondKDEConfig:
+    """Notebook 05, beyond the paper: our label-free rarity weighters (ESS-KDE, kNN;
+    :mod:`ddlib.weighting.rarity`) beside vanilla, the paper's KDE/SupCon weights and the bias-label
+    oracles (conflicting-only, group-balanced), on every data set of ``datasets`` with ``methods``
+    (DM everywhere; the others only on ``other_methods_datasets``), at ``ipc`` and ``conflict_ratio``.
+
+    Fair fight: KDE's settings are notebook 02's validation choice (σ², τ, surrogate length, image lr,
+    iterations); each rarity weighter uses that same surrogate, image lr and iterations (ESS-KDE also
+    KDE's σ²) and chooses only its own candidates — ``ess_fractions`` (and ``knn_ks`` for kNN) — on the
+    validation split at the seed KDE's settings were chosen at (the profile's first), with
+    ``selection_models`` networks per candidate. ``rarity`` is the setting a rarity cell takes when
+    none is chosen."""
+
+    datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10")
+    methods: tuple[str, ...] = ("DM", "DSA")
+    other_methods_datasets: tuple[str, ...] | None = ("colored_mnist",)
+    ipc: int = 10
+    conflict_ratio: float = 0.05
+    ess_fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1)
+    knn_ks: tuple[int, ...] = (5, 10, 20)
+    selection_models: int = 1
+    oracles: tuple[str, ...] = ("conflicting only", "group-balanced")
+    rarity: RarityWeightsConfig = RarityWeightsConfig()
+
+    def __post_init__(self) -> None:
+        check_config(self, datasets=NonEmpty(), methods=NonEmpty(), ipc=AT_LEAST_ONE, conflict_ratio=FRACTION,
+                     ess_fractions=(NonEmpty(), FRACTION), knn_ks=(NonEmpty(), AT_LEAST_ONE),
+                     selection_models=AT_LEAST_ONE)
+        if "DM" not in self.methods:
+            raise ConfigError("beyond_kde.methods must include DM (every data set runs it)")
+
+    def methods_for(self, dataset: str) -> tuple[str, ...]:
+        """DM on every data set; the other methods on ``other_methods_datasets`` (None: everywhere)."""
+        if self.other_methods_datasets is None or dataset in self.other_methods_datasets:
+            return self.methods
+        return ("DM",)

@@ -16,7 +16,7 @@ from ddlib.kde_supcon.surrogate import SurrogateConfig
 from ddlib.models import ConvNetConfig
 from ddlib.profiles.ablation import SurrogateAblationConfig, surrogate_variants
 from ddlib.profiles.profile import Profile, profile_with_network
-from ddlib.profiles.sections import (BiasAnalysisConfig, DatasetsConfig, DebiasingConfig, KDEMethodConfig,
+from ddlib.profiles.sections import (BeyondKDEConfig, BiasAnalysisConfig, DatasetsConfig, DebiasingConfig, KDEMethodConfig,
                                      SelectionConfig)
 from ddlib.training.evaluation import EvalSettings, FullDataSettings
 from ddlib.training.objectives import TrainConfig
@@ -61,6 +61,8 @@ SMOKE = Profile(
         bias_classifier=TrainConfig(epochs=1, batch_size=128, dsa=False), bias_classifier_samples=500),
     surrogate_ablation=SurrogateAblationConfig(datasets=("colored_mnist",), ipc=1,
                                                variants=surrogate_variants((0.5, 2.0), widths=(4,)), seeds=(0,)),
+    beyond_kde=BeyondKDEConfig(datasets=("colored_mnist",), methods=("DM",), ipc=1, ess_fractions=(0.2, 0.5),
+                               knn_ks=(5,)),
 )
 
 QUICK = Profile(
@@ -121,6 +123,9 @@ QUICK = Profile(
     surrogate_ablation=SurrogateAblationConfig(
         datasets=("colored_mnist",), ipc=10,
         variants=tuple(v for v in surrogate_variants((0.25, 3.0), embedding=False) if v.label != "SupCon, no colour aug.")),
+    # DM on the three data sets at IPC 10; ESS fractions around the concentration of the paper's weights
+    # at τ 0.1 (ESS ≈ 4 of a 64-image batch), kNN with one k (DSA and three k in paper)
+    beyond_kde=BeyondKDEConfig(methods=("DM",), ess_fractions=(0.01, 0.02, 0.05), knn_ks=(5,)),
 )
 
 PAPER = Profile(
@@ -160,6 +165,7 @@ PAPER = Profile(
         bias_classifier=TrainConfig(epochs=5, batch_size=256, dsa=False)),
     surrogate_ablation=SurrogateAblationConfig(datasets=("colored_mnist", "bg_fmnist", "corrupted_cifar10"), ipc=10,
                                                variants=surrogate_variants((0.25, 3.0, 10.0), widths=(32, 128))),
+    beyond_kde=BeyondKDEConfig(selection_models=3),
     own_networks=("kde_method.surrogate.model",),
 )
 
