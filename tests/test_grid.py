@@ -136,3 +136,29 @@ def test_a_cells_iteration_count_reaches_every_method(runner):
         Cell("toy", "random real", iterations=3)
     with pytest.raises(ValueError, match="iteration"):
         Cell("toy", "DM", KDE, iterations=0)
+
+
+def test_rarity_cells_run_with_their_own_settings_and_share_scores(runner):
+    from dataclasses import replace
+
+    from ddlib.experiments.grid import ESS_KDE, KNN
+    from ddlib.weighting.ess import effective_sample_size
+    from ddlib.weighting.rarity import RarityWeightsConfig
+    with pytest.raises(ValueError, match="rarity settings apply"):
+        Cell("toy", "DM", KDE, rarity=RarityWeightsConfig())
+    base = runner.profile.beyond_kde.rarity
+    a = Cell("toy", "DM", ESS_KDE, ipc=1, rarity=replace(base, ess_fraction=0.2))
+    b = Cell("toy", "DM", ESS_KDE, ipc=1, rarity=replace(base, ess_fraction=0.5))
+    k = Cell("toy", "DM", KNN, ipc=1, rarity=replace(base, k=3, ess_fraction=0.2))
+    assert runner.rarity_config(k).score == "knn" and runner.rarity_config(a).score == "kde"
+    wa, wb, wk = runner.weighter(a), runner.weighter(b), runner.weighter(k)
+    assert wb.scores is wa.scores and wk.scores is not wa.scores   # ESS candidates share the density
+    ds = runner.cell_dataset(a)
+    for c in range(ds.num_classes):
+        n_c = int((ds.train.targets == c).sum())
+        assert float(effective_sample_size(wa.class_weights(c))) == pytest.approx(0.2 * n_c, rel=1e-3)
+    rows = runner.run([a, k], (0,), runner.profile.evaluation)
+    assert rows["setting"].tolist() == ["ESS 20 %", "k 3, ESS 20 %"]
+    assert rows["bias labels"].tolist() == [False, False]
+    # what is distilled with them is cached under their own settings
+    assert wa.cache_config() != wb.cache_config() != wk.cache_config()

@@ -137,3 +137,17 @@ def test_config_checks_and_identity():
     assert RarityWeightsConfig(score="knn", k=5, ess_fraction=0.05).name == "k 5, ESS 5 %"
     with pytest.raises(TypeError):
         RarityWeights(z, targets, 2, {"score": "kde"})
+
+
+def test_with_config_reuses_scores_only_when_the_score_is_unchanged():
+    z, targets = _clustered()
+    a = RarityWeights(z, targets, 2, RarityWeightsConfig(ess_fraction=0.1, sigma2=0.5))
+    b = a.with_config(RarityWeightsConfig(ess_fraction=0.3, sigma2=0.5))
+    assert b.scores is a.scores
+    fresh = RarityWeights(z, targets, 2, RarityWeightsConfig(ess_fraction=0.3, sigma2=0.5))
+    assert torch.equal(b.log_weights, fresh.log_weights)
+    c = a.with_config(RarityWeightsConfig(ess_fraction=0.3, sigma2=2.0))
+    assert c.scores is not a.scores
+    assert torch.allclose(c.scores, rarity_scores(z, targets, 2, RarityWeightsConfig(sigma2=2.0)))
+    with pytest.raises(ValueError, match="scores must be"):
+        RarityWeights(z, targets, 2, RarityWeightsConfig(), scores=torch.zeros(3))

@@ -161,6 +161,7 @@ class GridRunner:
             (n, float(r), bool(u)): ds for (n, r, u), ds in (datasets or {}).items()}
         self._surrogates: dict[tuple[str, float, SurrogateConfig], Surrogate] = {}
         self._weighters: dict[Cell, SampleWeighter | None] = {}
+        self._rarity: dict[tuple[Any, ...], RarityWeights] = {}
 
     # -- pieces ------------------------------------------------------------------------------------
     def dataset(self, name: str, ratio: float, unbiased: bool = False) -> BiasedDataset:
@@ -205,7 +206,14 @@ class GridRunner:
         if cell.weighting == KDE:
             return KDEWeights.from_surrogate(ds, self.surrogate(cell), self.kde_config(cell))
         if cell.weighting in RARITY_SCORE:
-            return RarityWeights.from_surrogate(ds, self.surrogate(cell), self.rarity_config(cell))
+            config = self.rarity_config(cell)
+            # candidates that differ only in their ESS share the O(n²) scores of one surrogate
+            key = (cell.dataset, float(cell.conflict_ratio), cell.unbiased, self.surrogate_config(cell),
+                   replace(config, ess_fraction=1.0))
+            if key in self._rarity:
+                return self._rarity[key].with_config(config)
+            weights = self._rarity[key] = RarityWeights.from_surrogate(ds, self.surrogate(cell), config)
+            return weights
         if cell.weighting == GROUP_BALANCED:
             return GroupBalancedWeights.from_dataset(ds)
         if cell.weighting == CONFLICTING_ONLY:

@@ -21,7 +21,7 @@ labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,10 @@ class RarityWeights:
     uses_bias_labels = False
 
     def __init__(self, embeddings: torch.Tensor, targets: np.ndarray, num_classes: int,
-                 config: RarityWeightsConfig, identity: dict[str, Any] | None = None):
+                 config: RarityWeightsConfig, identity: dict[str, Any] | None = None,
+                 scores: torch.Tensor | None = None):
+        """``scores``: :func:`rarity_scores` of these embeddings at ``config``'s score settings, when
+        already computed (the O(n²) part; settings that differ only in ``ess_fraction`` share them)."""
         check_embeddings(embeddings)
         if embeddings.dim() != 2:
             raise ValueError(f"embeddings must be [N, d] (one row per training sample), got shape "
@@ -84,11 +87,16 @@ class RarityWeights:
         check_targets(targets, num_classes, len(embeddings))
         if not isinstance(config, RarityWeightsConfig):
             raise TypeError(f"config must be a RarityWeightsConfig, got {type(config).__name__}")
+        self._embeddings = embeddings
         self.targets = np.asarray(targets)
         self.num_classes = num_classes
         self.config = config
         self.identity = identity or {"embeddings": tensor_digest(embeddings.float().cpu())}
-        scores = rarity_scores(embeddings.float().cpu(), self.targets, num_classes, config)
+        if scores is None:
+            scores = rarity_scores(embeddings.float().cpu(), self.targets, num_classes, config)
+        elif tuple(scores.shape) != (len(embeddings),):
+            raise ValueError(f"scores must be [N] = [{len(embeddings)}] (one per embedding), got {tuple(scores.shape)}")
+        self.scores = scores.double()
         self.betas = torch.zeros(num_classes, dtype=torch.float64)
         self.log_weights = torch.zeros(len(scores), dtype=torch.float64)
         for c in range(num_classes):
@@ -101,11 +109,18 @@ class RarityWeights:
             self.log_weights[members] = beta * (s - s.max())
 
     @classmethod
-    def from_surrogate(cls, dataset: Any, surrogate: Any, config: RarityWeightsConfig) -> RarityWeights:
+    def from_surrogate(cls, dataset: Any, surrogate: Any, config: RarityWeightsConfig,
+                       scores: torch.Tensor | None = None) -> RarityWeights:
         """Weights from a trained :class:`~ddlib.kde_supcon.surrogate.Surrogate` of ``dataset``."""
         return cls(surrogate.embeddings, dataset.train.targets, dataset.num_classes, config,
                    identity={"surrogate": surrogate.key or config_key(surrogate.config),
-                             "dataset": dataset.fingerprint})
+                             "dataset": dataset.fingerprint}, scores=scores)
+
+    def with_config(self, config: RarityWeightsConfig) -> RarityWeights:
+        """Another setting on the same embeddings; the scores are reused when only ``ess_fraction`` differs."""
+        same = replace(config, ess_fraction=self.config.ess_fraction) == self.config
+        return RarityWeights(self._embeddings, self.targets, self.num_classes, config, self.identity,
+                             scores=self.scores if same else None)
 
     def class_weights(self, c: int) -> torch.Tensor:
         """The whole-class weights of class ``c`` (summing to 1), in training-index order."""
