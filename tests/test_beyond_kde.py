@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ddlib.experiments.beyond_kde import (RarityChoice, beyond_cells, beyond_reading, beyond_table, rarity_candidates,
-                                          rarity_cell, room_left, verdict_counts)
+from ddlib.experiments.beyond_kde import (RarityChoice, beyond_cells, beyond_reading, beyond_table, ess_fractions,
+                                          rarity_candidates, rarity_cell, room_left, verdict_counts)
 from ddlib.experiments.grid import CONFLICTING_ONLY, ESS_KDE, GROUP_BALANCED, KDE, KNN, VANILLA, WEIGHTINGS
 from ddlib.experiments.kde_supcon_distillation import KDEChoice
 from ddlib.kde_supcon.kde import KDEConfig
@@ -19,12 +19,19 @@ KDE_CHOICE = KDEChoice("colored_mnist", KDEConfig(sigma2=1.0, tau=0.01), lr_img=
                        surrogate=SurrogateConfig(epochs=0.25), method_iterations=(("DM", 50),))
 
 
-def test_candidates_are_the_profiles_lists():
-    B = get_profile("quick").beyond_kde
-    ess = rarity_candidates(B, ESS_KDE)
-    knn = rarity_candidates(B, KNN)
-    assert [c.ess_fraction for c in ess] == list(B.ess_fractions) and {c.score for c in ess} == {"kde"}
-    assert len(knn) == len(B.knn_ks) * len(B.ess_fractions) and {c.score for c in knn} == {"knn"}
+def test_candidates_are_the_profiles_factors_times_kdes_ess_share():
+    from dataclasses import replace
+    B = replace(get_profile("quick").beyond_kde, ess_factors=(0.5, 1.0, 2.0), knn_ks=(5, 10))
+    assert ess_fractions(B, 0.068) == [0.034, 0.068, 0.136]
+    assert ess_fractions(B, 0.8) == [0.4, 0.8, 1.0]          # capped at uniform
+    assert ess_fractions(B, 1.0) == [0.5, 1.0]               # duplicates dropped
+    with pytest.raises(ValueError, match="ESS share"):
+        ess_fractions(B, 0.0)
+    ess = rarity_candidates(B, ESS_KDE, 0.068)
+    knn = rarity_candidates(B, KNN, 0.068)
+    assert [c.ess_fraction for c in ess] == [0.034, 0.068, 0.136] and {c.score for c in ess} == {"kde"}
+    assert [(c.k, c.ess_fraction) for c in knn] == [(5, 0.034), (5, 0.068), (5, 0.136), (10, 0.034), (10, 0.068),
+                                                    (10, 0.136)]
 
 
 def test_rarity_cells_take_kdes_surrogate_lr_iterations_and_sigma2():

@@ -6,13 +6,15 @@ import nbformat
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# notebooks not yet in reproduce.sh (committed unexecuted; nbval still runs them in smoke)
+PENDING = sorted((Path(__file__).resolve().parent.parent / "notebooks" / "pending").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks found"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + PENDING, ids=lambda p: p.name)
 def test_one_parameters_cell_reading_the_profile_from_the_environment(path):
     nb = nbformat.read(path, as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]

@@ -59,31 +59,42 @@ def rarity_cell(kde: KDEChoice, method: str, ipc: int, conflict_ratio: float, co
                 rarity=replace(config, score=RARITY_SCORE[weighting]))
 
 
-def rarity_candidates(config: Any, weighting: str) -> list[RarityWeightsConfig]:
-    """The candidate settings of ``weighting`` fixed in the profile (``beyond_kde``): every ESS fraction,
-    and for kNN every (k, ESS fraction) pair."""
+def ess_fractions(config: Any, kde_share: float) -> list[float]:
+    """The candidate ESS fractions: the profile's ``beyond_kde.ess_factors`` × ``kde_share`` (the ESS share
+    of KDE's chosen weights), capped at 1, rounded to 4 significant digits, duplicates dropped."""
+    if not 0 < kde_share <= 1:
+        raise ValueError(f"KDE's ESS share must lie in (0, 1] (mean batch ESS / batch size), got {kde_share}")
+    return list(dict.fromkeys(float(f"{min(1.0, f * kde_share):.4g}") for f in config.ess_factors))
+
+
+def rarity_candidates(config: Any, weighting: str, kde_share: float) -> list[RarityWeightsConfig]:
+    """The candidate settings of ``weighting``: every ESS fraction of :func:`ess_fractions`, and for
+    kNN every (k, ESS fraction) pair of the profile's ``beyond_kde.knn_ks``."""
     base = config.rarity
+    fractions = ess_fractions(config, kde_share)
     if RARITY_SCORE[weighting] == "kde":
-        return [replace(base, score="kde", ess_fraction=f) for f in config.ess_fractions]
-    return [replace(base, score="knn", k=k, ess_fraction=f) for k in config.knn_ks for f in config.ess_fractions]
+        return [replace(base, score="kde", ess_fraction=f) for f in fractions]
+    return [replace(base, score="knn", k=k, ess_fraction=f) for k in config.knn_ks for f in fractions]
 
 
 def select_rarity(runner: GridRunner, kde: KDEChoice, ipc: int, conflict_ratio: float, seed: int,
                   evaluation: EvalSettings, methods: tuple[str, ...] = ("DM",)
                   ) -> tuple[RarityChoice, pd.DataFrame]:
     """Choose each rarity weighting's setting per method on the **validation** split: every candidate
-    (:func:`rarity_candidates`) distilled at ``seed`` and judged by ``beyond_kde.selection_models``
-    networks; KDE's chosen cell is run beside them (its validation accuracy, for reference only: KDE's
-    settings were chosen by notebook 02). The choice is that of the first method (DM); returns it and
-    every row (``chosen`` marked)."""
+    (:func:`rarity_candidates`, around the ESS share of KDE's chosen weights) distilled at ``seed`` and
+    judged by ``beyond_kde.selection_models`` networks; KDE's chosen cell is run first (its weights'
+    ESS sets the candidates; its validation accuracy is for reference only: KDE's settings were chosen
+    by notebook 02). The choice is that of the first method (DM); returns it and every row (``chosen``
+    marked)."""
     B = runner.profile.beyond_kde
     val = replace(evaluation, n_models=B.selection_models, split="valid")
     stages, chosen = [], {}
     for method in methods:
         reference = runner.run([kde.cell(method, ipc, conflict_ratio)], (seed,), val).assign(chosen=True)
-        stages.append(reference.assign(setting="validation choice of notebook 02"))
+        share = min(1.0, float(reference["ESS"].iloc[0] / reference["row size"].iloc[0]))
+        stages.append(reference.assign(setting=f"notebook 02's choice (ESS share {100 * share:.3g} %)"))
         for weighting in OURS:
-            candidates = rarity_candidates(B, weighting)
+            candidates = rarity_candidates(B, weighting, share)
             cells = [rarity_cell(kde, method, ipc, conflict_ratio, c, weighting) for c in candidates]
             rows = runner.run(cells, (seed,), val)
             best = select_best(rows.assign(candidate=range(len(rows))), ["candidate"])["candidate"]
@@ -223,5 +234,6 @@ def beyond_figure(table: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-__all__ = ["OURS", "RarityChoice", "beyond_cells", "beyond_figure", "beyond_reading", "beyond_table", "rarity_candidates",
+__all__ = ["OURS", "RarityChoice", "beyond_cells", "beyond_figure", "beyond_reading", "beyond_table", "ess_fractions",
+           "rarity_candidates",
            "rarity_cell", "room_left", "select_rarity", "selection_table", "verdict_counts"]

@@ -208,17 +208,22 @@ class BeyondKDEConfig:
 
     Fair fight: KDE's settings are notebook 02's validation choice (σ², τ, surrogate length, image lr,
     iterations); each rarity weighter uses that same surrogate, image lr and iterations (ESS-KDE also
-    KDE's σ²) and chooses only its own candidates — ``ess_fractions`` (and ``knn_ks`` for kNN) — on the
+    KDE's σ²) and chooses only its own candidates on the
     validation split at the seed KDE's settings were chosen at (the profile's first), with
     ``selection_models`` networks per candidate. ``rarity`` is the setting a rarity cell takes when
-    none is chosen."""
+    none is chosen.
+
+    The candidate ESS fractions are ``ess_factors`` × the ESS share of KDE's chosen weights (their mean
+    effective sample size over random class batches divided by the batch size, capped at 1): the
+    candidates test the same overall concentration as KDE's (factor 1), equalised across classes, and
+    a less and a more concentrated one; kNN also tries every k of ``knn_ks``."""
 
     datasets: tuple[str, ...] = ("colored_mnist", "bg_fmnist", "corrupted_cifar10")
     methods: tuple[str, ...] = ("DM", "DSA")
     other_methods_datasets: tuple[str, ...] | None = ("colored_mnist",)
     ipc: int = 10
     conflict_ratio: float = 0.05
-    ess_fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1)
+    ess_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
     knn_ks: tuple[int, ...] = (5, 10, 20)
     selection_models: int = 1
     oracles: tuple[str, ...] = ("conflicting only", "group-balanced")
@@ -226,7 +231,7 @@ class BeyondKDEConfig:
 
     def __post_init__(self) -> None:
         check_config(self, datasets=NonEmpty(), methods=NonEmpty(), ipc=AT_LEAST_ONE, conflict_ratio=FRACTION,
-                     ess_fractions=(NonEmpty(), FRACTION), knn_ks=(NonEmpty(), AT_LEAST_ONE),
+                     ess_factors=(NonEmpty(), POSITIVE), knn_ks=(NonEmpty(), AT_LEAST_ONE),
                      selection_models=AT_LEAST_ONE)
         if "DM" not in self.methods:
             raise ConfigError("beyond_kde.methods must include DM (every data set runs it)")

@@ -61,7 +61,7 @@ SMOKE = Profile(
         bias_classifier=TrainConfig(epochs=1, batch_size=128, dsa=False), bias_classifier_samples=500),
     surrogate_ablation=SurrogateAblationConfig(datasets=("colored_mnist",), ipc=1,
                                                variants=surrogate_variants((0.5, 2.0), widths=(4,)), seeds=(0,)),
-    beyond_kde=BeyondKDEConfig(datasets=("colored_mnist",), methods=("DM",), ipc=1, ess_fractions=(0.2, 0.5),
+    beyond_kde=BeyondKDEConfig(datasets=("colored_mnist",), methods=("DM",), ipc=1, ess_factors=(1.0, 2.0),
                                knn_ks=(5,)),
 )
 
@@ -123,10 +123,8 @@ QUICK = Profile(
     surrogate_ablation=SurrogateAblationConfig(
         datasets=("colored_mnist",), ipc=10,
         variants=tuple(v for v in surrogate_variants((0.25, 3.0), embedding=False) if v.label != "SupCon, no colour aug.")),
-    # DM on the three data sets at IPC 10; ESS fractions around the concentration of the paper's weights
-    # at τ 0.1 (a batch ESS of about 4 of 64 images: a whole-class ESS of about 5 %), kNN with one k
-    # (DSA on Colored MNIST and three k in paper)
-    beyond_kde=BeyondKDEConfig(methods=("DM",), ess_fractions=(0.02, 0.05, 0.1), knn_ks=(10,)),
+    # DM on the three data sets at IPC 10, kNN with one k (DSA on Colored MNIST and three k in paper)
+    beyond_kde=BeyondKDEConfig(methods=("DM",), knn_ks=(10,)),
 )
 
 PAPER = Profile(
