@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 from conftest import make_toy_dataset
@@ -162,3 +163,17 @@ def test_rarity_cells_run_with_their_own_settings_and_share_scores(runner):
     assert rows["bias labels"].tolist() == [False, False]
     # what is distilled with them is cached under their own settings
     assert wa.cache_config() != wb.cache_config() != wk.cache_config()
+
+
+def test_fairdd_cells_run_on_dm_only(runner):
+    from ddlib.experiments.grid import FAIRDD
+    with pytest.raises(ValueError, match="defined for DM"):
+        Cell("toy", "DSA", FAIRDD)
+    rows = runner.run([Cell("toy", "DM", GROUP_BALANCED, ipc=1), Cell("toy", "DM", FAIRDD, ipc=1)], (0,),
+                      runner.profile.evaluation)
+    assert rows["bias labels"].tolist() == [True, True]
+    # the same weights; the loss scaled by the group count per class moves the images further
+    assert rows["weight on conflicting"].iloc[0] == pytest.approx(rows["weight on conflicting"].iloc[1])
+    a = runner.synthetic(Cell("toy", "DM", GROUP_BALANCED, ipc=1), 0).images
+    b = runner.synthetic(Cell("toy", "DM", FAIRDD, ipc=1), 0).images
+    assert not torch.equal(a, b)

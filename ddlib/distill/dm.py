@@ -91,10 +91,11 @@ def default_embed_chunk(device: torch.device) -> int | None:
 
 def dm_loss(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.Tensor | None = None,
             dsa: DSA | None = None, params: AugmentParams | None = None,
-            embed_chunk: int | None = None) -> torch.Tensor:
+            embed_chunk: int | None = None, class_scale: torch.Tensor | None = None) -> torch.Tensor:
     """Batched DM loss. ``real`` [C, B, ...], ``syn`` [C, ipc, ...], ``weights`` [C, B] or None;
     ``params`` holds one augmentation draw per class (group c ↔ class c); ``embed_chunk`` bounds
-    how many real images go through the network at once (see :func:`embed_in_chunks`)."""
+    how many real images go through the network at once (see :func:`embed_in_chunks`);
+    ``class_scale`` [C] multiplies each class's term (a weighter's ``class_loss_scale``: FairDD)."""
     _check_loss_shapes(real, syn, weights)
     c, b = real.shape[:2]
     ipc = syn.shape[1]
@@ -110,7 +111,10 @@ def dm_loss(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.
         mean_real = emb_real.mean(dim=1)
     else:
         mean_real = (weights.to(emb_real.device, emb_real.dtype).unsqueeze(-1) * emb_real).sum(dim=1)
-    return ((mean_real - emb_syn.mean(dim=1)) ** 2).sum()
+    if class_scale is None:
+        return ((mean_real - emb_syn.mean(dim=1)) ** 2).sum()
+    per_class = ((mean_real - emb_syn.mean(dim=1)) ** 2).sum(dim=1)
+    return (class_scale.to(per_class.device, per_class.dtype) * per_class).sum()
 
 
 def _check_loss_shapes(real: torch.Tensor, syn: torch.Tensor, weights: torch.Tensor | None) -> None:
@@ -128,13 +132,14 @@ def _check_loss_shapes(real: torch.Tensor, syn: torch.Tensor, weights: torch.Ten
 
 def dm_loss_per_class(net: ConvNet, real: torch.Tensor, syn: torch.Tensor, weights: torch.Tensor | None = None,
                       dsa: DSA | None = None, params: AugmentParams | None = None,
-                      embed_chunk: int | None = None) -> torch.Tensor:
+                      embed_chunk: int | None = None, class_scale: torch.Tensor | None = None) -> torch.Tensor:
     """The reference's formulation: one forward pass per class (for tests and benchmarks)."""
     total = syn.new_zeros(())
     for k in range(real.shape[0]):
         p = None if params is None else AugmentParams(params.family, params.values[k:k + 1])
         w = None if weights is None else weights[k:k + 1]
-        total = total + dm_loss(net, real[k:k + 1], syn[k:k + 1], w, dsa, p)
+        s = None if class_scale is None else class_scale[k:k + 1]
+        total = total + dm_loss(net, real[k:k + 1], syn[k:k + 1], w, dsa, p, class_scale=s)
     return total
 
 
@@ -229,7 +234,13 @@ class DMMethod(DistillationMethod):
         params = (self.dsa.draw(c, gens["dsa"], ds.image_size[0], family_generator=gens["dsa-family"])
                   if self.dsa is not None else None)
         loss_fn = dm_loss if self.batched else dm_loss_per_class
-        return loss_fn(self.net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk)
+        return loss_fn(self.net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk,
+                       class_scale=self._class_scale(index))
+
+    def _class_scale(self, index: torch.Tensor) -> torch.Tensor | None:
+        """The weighter's per-class loss factor [C] for this batch (FairDD), or None (every other weighter)."""
+        scale = getattr(self.weighter, "class_loss_scale", None) if self.weighter is not None else None
+        return None if scale is None else scale(index.cpu())
 
     def _host_loss(self, syn: torch.Tensor, gens: dict[str, torch.Generator]) -> torch.Tensor:
         ds, c = self.dataset, self.dataset.num_classes
@@ -241,7 +252,8 @@ class DMMethod(DistillationMethod):
         weights = None if self.weighter is None else self.weighter(index)
         params = self.dsa.draw(c, gens["dsa"], ds.image_size[0]) if self.dsa is not None else None
         loss_fn = dm_loss if self.batched else dm_loss_per_class
-        return loss_fn(net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk)
+        return loss_fn(net, real, syn.view(c, self.ipc, *syn.shape[1:]), weights, self.dsa, params, self.chunk,
+                       class_scale=self._class_scale(index))
 
     def postfix(self, losses: list[float]) -> dict[str, str]:
         return {"loss": f"{sum(losses[-10:]) / 10:.3f}"}

@@ -85,6 +85,9 @@ def distill(method: str, dataset: BiasedDataset, ipc: int, profile_or_config: An
             progress: bool = True, use_cache: bool = True) -> SyntheticSet:
     """Distil ``ipc`` images per class of ``dataset`` with ``method`` ("dm", "dc", "dsa" or "mtt")."""
     spec = method_spec(method)
+    if getattr(weighter, "class_loss_scale", None) is not None and spec.display_name != "DM":
+        raise ValueError(f"{type(weighter).__name__} scales DM's per-class loss (FairDD's group loss); {spec.display_name} "
+                         "has no per-class mean-matching loss to scale: use it with DM")
     config = method_config(method, profile_or_config)
     check_ipc(dataset, ipc)  # before any cache lookup or expert training
     device = pick_device(None if device is None else str(device))

@@ -35,7 +35,8 @@ from ddlib.kde_supcon.surrogate import Surrogate, SurrogateConfig, train_surroga
 from ddlib.kde_supcon.weights import KDEWeights
 from ddlib.training.evaluation import EvalSettings, evaluate_synthetic_cached, evaluation_key, settings_for
 from ddlib.weighting.base import SampleWeighter
-from ddlib.weighting.baselines import ConflictingOnlyWeights, ErrorSetWeights, GroupBalancedWeights, erm_error_set
+from ddlib.weighting.baselines import (ConflictingOnlyWeights, ErrorSetWeights, FairDDWeights, GroupBalancedWeights,
+                                      erm_error_set)
 from ddlib.weighting.rarity import RarityWeights, RarityWeightsConfig
 
 VANILLA = "vanilla"
@@ -44,11 +45,12 @@ GROUP_BALANCED = "group-balanced"
 ERROR_SET = "error set"
 CONFLICTING_ONLY = "conflicting only"
 RANDOM_REAL = "random real"
+FAIRDD = "FairDD"
 ESS_KDE = "ESS-KDE/SupCon"
 KNN = "kNN/SupCon"
 # weighting → does it read the bias labels? (an oracle no real user has)
 WEIGHTINGS: dict[str, bool] = {VANILLA: False, KDE: False, ERROR_SET: False, GROUP_BALANCED: True,
-                               CONFLICTING_ONLY: True, ESS_KDE: False, KNN: False}
+                               CONFLICTING_ONLY: True, FAIRDD: True, ESS_KDE: False, KNN: False}
 # the label-free rarity weightings of ddlib.weighting.rarity (beyond the paper) → their score
 RARITY_SCORE: dict[str, str] = {ESS_KDE: "kde", KNN: "knn"}
 # the weightings computed from a SupCon surrogate's embedding
@@ -85,6 +87,8 @@ class Cell:
             method_spec(self.method)  # raises for an unknown method
         elif self.weighting != VANILLA:
             raise ValueError("random real images are not distilled, so they take no weighting")
+        if self.weighting == FAIRDD and self.method != "DM":
+            raise ValueError("FairDD's group loss is defined for DM (its per-class mean matching); use method 'DM'")
         if self.rarity is not None and self.weighting not in RARITY_SCORE:
             raise ValueError(f"rarity settings apply to the weightings {', '.join(RARITY_SCORE)}, not "
                              f"{self.weighting!r}")
@@ -218,6 +222,8 @@ class GridRunner:
             return GroupBalancedWeights.from_dataset(ds)
         if cell.weighting == CONFLICTING_ONLY:
             return ConflictingOnlyWeights.from_dataset(ds)
+        if cell.weighting == FAIRDD:
+            return FairDDWeights.from_dataset(ds)
         K = self.profile.kde_method
         error_set = erm_error_set(ds, K.error_set, self.device, progress=self.progress,
                                   max_samples=K.error_set_max_samples)

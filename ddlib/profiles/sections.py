@@ -203,7 +203,7 @@ class DebiasingConfig:
 class BeyondKDEConfig:
     """Notebook 05, beyond the paper: our label-free rarity weighters (ESS-KDE, kNN;
     :mod:`ddlib.weighting.rarity`) beside vanilla, the paper's KDE/SupCon weights and the bias-label
-    oracles (conflicting-only, group-balanced), on every data set of ``datasets`` with ``methods``
+    oracles (conflicting-only, group-balanced, FairDD), on every data set of ``datasets`` with ``methods``
     (DM everywhere; the others only on ``other_methods_datasets``), at ``ipc`` and ``conflict_ratio``.
 
     Fair fight: KDE's settings are notebook 02's validation choice (σ², τ, surrogate length, image lr,
@@ -226,7 +226,7 @@ class BeyondKDEConfig:
     ess_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
     knn_ks: tuple[int, ...] = (5, 10, 20)
     selection_models: int = 1
-    oracles: tuple[str, ...] = ("conflicting only", "group-balanced")
+    oracles: tuple[str, ...] = ("conflicting only", "group-balanced", "FairDD")
     rarity: RarityWeightsConfig = RarityWeightsConfig()
 
     def __post_init__(self) -> None:

@@ -11,6 +11,12 @@ method takes them through ``distill(..., weighter=...)`` exactly like :class:`~d
   needs no bias labels: the error set stands in for the bias-conflicting samples.
   :func:`erm_error_set` builds that set (cached).
 * :class:`ConflictingOnlyWeights` — only the bias-conflicting samples count (an *oracle*).
+* :class:`FairDDWeights` — FairDD (Zhou et al., NeurIPS 2025) on DM, as it is defined: every
+  (class, bias attribute) group present in a class batch is matched as its own mean,
+  ``Σ_g ‖mean_g − mean_syn‖²``. Since ``Σ_g ‖m_g − s‖² = G · ‖m̄ − s‖² + const`` (``m̄`` the equal-weight
+  average of the G group means), it is the group-balanced target with the class's term scaled by G:
+  its weights are :class:`GroupBalancedWeights`' and ``class_loss_scale`` gives G per class, which DM
+  multiplies in (same gradient as FairDD's loss; other methods refuse it). An *oracle*.
 
 ``uses_bias_labels`` on each class says which rows of a results table rely on the bias labels.
 """
@@ -64,6 +70,25 @@ class GroupBalancedWeights:
 
     def cache_config(self) -> dict[str, Any]:
         return {"kind": "group-balanced", "dataset": self.identity}
+
+
+class FairDDWeights(GroupBalancedWeights):
+    """FairDD's group loss on DM (module docstring): group-balanced weights, and the number G of groups
+    present in each class batch as the class's loss factor (oracle: reads the bias labels)."""
+
+    @classmethod
+    def from_dataset(cls, dataset: BiasedDataset) -> FairDDWeights:
+        return cls(dataset.train.bias, dataset.fingerprint)
+
+    def class_loss_scale(self, indices: torch.Tensor) -> torch.Tensor:
+        """G per class batch [C]: how many bias attributes its samples hold."""
+        attrs = self.bias[_as_index(indices)]
+        present = torch.zeros(attrs.shape[0], int(self.bias.max()) + 1, dtype=torch.bool)
+        present.scatter_(1, attrs, True)
+        return present.sum(dim=1).float()
+
+    def cache_config(self) -> dict[str, Any]:
+        return {"kind": "fairdd", "dataset": self.identity}
 
 
 class ErrorSetWeights:
