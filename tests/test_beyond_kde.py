@@ -8,7 +8,7 @@ import pytest
 
 from ddlib.experiments.beyond_kde import (RarityChoice, beyond_cells, beyond_reading, beyond_table, ess_fractions,
                                           rarity_candidates, rarity_cell, room_left, verdict_counts)
-from ddlib.experiments.grid import CONFLICTING_ONLY, ESS_KDE, GROUP_BALANCED, KDE, KNN, VANILLA, WEIGHTINGS
+from ddlib.experiments.grid import CONFLICTING_ONLY, ESS_KDE, FAIRDD, KDE, KNN, VANILLA, WEIGHTINGS
 from ddlib.experiments.kde_supcon_distillation import KDEChoice
 from ddlib.kde_supcon.kde import KDEConfig
 from ddlib.kde_supcon.surrogate import SurrogateConfig
@@ -40,11 +40,20 @@ def test_rarity_cells_take_kdes_surrogate_lr_iterations_and_sigma2():
     assert cell.rarity == RarityWeightsConfig(score="kde", ess_fraction=0.02, sigma2=1.0)
     knn = rarity_cell(KDE_CHOICE, "DM", 10, 0.05, RarityWeightsConfig(k=5, sigma2=0.1), KNN)
     assert knn.rarity.score == "knn" and knn.rarity.sigma2 == 0.1
-    choice = RarityChoice("colored_mnist", KDE_CHOICE, ((ESS_KDE, cell.rarity), (KNN, knn.rarity)))
-    cells = beyond_cells(choice, ("DM",), 10, 0.05, (CONFLICTING_ONLY, GROUP_BALANCED))
-    assert [c.weighting for c in cells] == [VANILLA, KDE, ESS_KDE, KNN, CONFLICTING_ONLY, GROUP_BALANCED]
-    assert cells[0].lr_img is None and cells[1].kde == KDE_CHOICE.kde
-    assert all(c.lr_img == 10.0 and c.iterations == 50 for c in cells[1:])
+    dsa = rarity_cell(KDE_CHOICE, "DSA", 10, 0.05, RarityWeightsConfig(ess_fraction=0.1), ESS_KDE)
+    choice = RarityChoice("colored_mnist", KDE_CHOICE, ((("DM", ESS_KDE), cell.rarity), (("DM", KNN), knn.rarity),
+                                                        (("DSA", ESS_KDE), dsa.rarity), (("DSA", KNN), knn.rarity)))
+    oracles = get_profile("paper").beyond_kde.oracles
+    assert FAIRDD in oracles
+    cells = beyond_cells(choice, ("DM", "DSA"), 10, 0.05, oracles)
+    dm = [c for c in cells if c.method == "DM"]
+    assert [c.weighting for c in dm] == [VANILLA, KDE, ESS_KDE, KNN, *oracles]
+    assert dm[0].lr_img is None and dm[1].kde == KDE_CHOICE.kde
+    assert all(c.lr_img == 10.0 and c.iterations == 50 for c in dm[1:])
+    # FairDD is defined on DM only; each method keeps its own rarity choice
+    dsa_cells = {c.weighting: c for c in cells if c.method == "DSA"}
+    assert FAIRDD not in dsa_cells and dsa_cells[ESS_KDE].rarity.ess_fraction == 0.1
+    assert dm[2].rarity.ess_fraction == 0.02
 
 
 def _rows(weighting: str, values: list[float], setting: str | None = None) -> pd.DataFrame:

@@ -38,9 +38,11 @@ def test_inverse_temperature_edges():
     assert inverse_temperature_for_ess(scores, 4) == 0.0          # target = n: uniform
     assert inverse_temperature_for_ess(scores, 10) == 0.0
     assert inverse_temperature_for_ess(torch.ones(5), 2) == 0.0   # constant scores cannot concentrate
-    # a target below what β → ∞ reaches (one top sample: ESS 1) ends at the largest β tried
-    top = tempered_softmax(scores, inverse_temperature_for_ess(scores, 0.5))
-    assert float(top[0]) == pytest.approx(1.0)
+    # a target below what β → ∞ reaches (one top sample: ESS 1) ends at the largest β tried, 2^60 on
+    # scores rescaled to [-1, 0] (span 0.7 here)
+    beta = inverse_temperature_for_ess(scores, 0.5)
+    assert beta == pytest.approx(2.0 ** 60 / 0.7)
+    assert float(tempered_softmax(scores, beta)[0]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="target_ess"):
         inverse_temperature_for_ess(scores, 0)
     with pytest.raises(ValueError, match="finite"):

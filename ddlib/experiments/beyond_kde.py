@@ -5,9 +5,9 @@ the paper's KDE/SupCon weights and the bias-label oracles.
   :mod:`ddlib.weighting.rarity`) chooses its own setting (the target ESS fraction, and k for kNN) on
   the *validation* split, at the seed and with the surrogate, image lr and iterations of KDE's own
   validation choice (notebook 02's :func:`~ddlib.experiments.kde_supcon_distillation.select_kde_settings`,
-  shared through the cache), so both weighters meet at the same settings but their own;
+  shared through the cache): every setting is the same as KDE's except the weights' own;
 * :func:`beyond_cells` / :func:`beyond_table` — the final cells at every seed: vanilla, KDE/SupCon,
-  the chosen rarity weighters and the oracles (conflicting-only, group-balanced), each compared with
+  the chosen rarity weighters and the oracles (conflicting-only, group-balanced, FairDD on DM), each compared with
   KDE/SupCon and with vanilla (Welch's 95 % interval, verdict beyond noise);
 * :func:`room_left` / :func:`beyond_reading` — how far the best oracle is above KDE and above our
   best, and the verdicts in words (computed, never typed); :func:`beyond_figure` — the table as bars.
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ddlib.core.stats import difference, verdict
-from ddlib.experiments.grid import KDE, RARITY_SCORE, VANILLA, Cell, GridRunner, select_best, summarise_cells
+from ddlib.experiments.grid import FAIRDD, KDE, RARITY_SCORE, VANILLA, Cell, GridRunner, select_best, summarise_cells
 from ddlib.experiments.kde_supcon_distillation import KDEChoice
 from ddlib.training.evaluation import EvalSettings
 from ddlib.weighting.rarity import RarityWeightsConfig
@@ -34,11 +34,11 @@ OURS = tuple(RARITY_SCORE)  # the label-free weightings of our own
 @dataclass(frozen=True)
 class RarityChoice:
     """What the validation split chose for one data set: KDE's choice, and the setting of each rarity
-    weighting (``(weighting, RarityWeightsConfig)`` pairs)."""
+    weighting per method (``((method, weighting), RarityWeightsConfig)`` pairs)."""
 
     dataset: str
     kde: KDEChoice
-    rarity: tuple[tuple[str, RarityWeightsConfig], ...]
+    rarity: tuple[tuple[tuple[str, str], RarityWeightsConfig], ...]
 
     def cell(self, method: str, weighting: str, ipc: int, conflict_ratio: float) -> Cell:
         """The ``method`` cell re-weighted by ``weighting`` at this choice: KDE and the oracles as KDE's
@@ -46,7 +46,7 @@ class RarityChoice:
         iterations."""
         if weighting not in RARITY_SCORE:
             return self.kde.cell(method, ipc, conflict_ratio, weighting=weighting)
-        return rarity_cell(self.kde, method, ipc, conflict_ratio, dict(self.rarity)[weighting], weighting)
+        return rarity_cell(self.kde, method, ipc, conflict_ratio, dict(self.rarity)[(method, weighting)], weighting)
 
 
 def rarity_cell(kde: KDEChoice, method: str, ipc: int, conflict_ratio: float, config: RarityWeightsConfig,
@@ -84,7 +84,7 @@ def select_rarity(runner: GridRunner, kde: KDEChoice, ipc: int, conflict_ratio: 
     (:func:`rarity_candidates`, around the ESS share of KDE's chosen weights) distilled at ``seed`` and
     judged by ``beyond_kde.selection_models`` networks; KDE's chosen cell is run first (its weights'
     ESS sets the candidates; its validation accuracy is for reference only: KDE's settings were chosen
-    by notebook 02). The choice is that of the first method (DM); returns it and every row (``chosen``
+    by notebook 02). Each method keeps its own choice; returns the choices and every row (``chosen``
     marked)."""
     B = runner.profile.beyond_kde
     val = replace(evaluation, n_models=B.selection_models, split="valid")
@@ -100,7 +100,7 @@ def select_rarity(runner: GridRunner, kde: KDEChoice, ipc: int, conflict_ratio: 
             best = select_best(rows.assign(candidate=range(len(rows))), ["candidate"])["candidate"]
             rows["chosen"] = [i == best for i in range(len(rows))]
             stages.append(rows)
-            chosen.setdefault(weighting, candidates[best])
+            chosen[(method, weighting)] = candidates[best]
     rows = pd.concat(stages, ignore_index=True)
     return RarityChoice(kde.dataset, kde, tuple(chosen.items())), rows
 
@@ -115,11 +115,13 @@ def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def beyond_cells(choice: RarityChoice, methods: tuple[str, ...], ipc: int, conflict_ratio: float,
                  oracles: tuple[str, ...]) -> list[Cell]:
-    """Per method: vanilla (the reference's settings), KDE/SupCon, our rarity weightings, the oracles."""
+    """Per method: vanilla (the reference's settings), KDE/SupCon, our rarity weightings, the oracles
+    (FairDD, defined on DM's mean matching, on DM only)."""
     cells = []
     for method in methods:
         cells.append(Cell(choice.dataset, method, VANILLA, ipc, conflict_ratio))
-        cells += [choice.cell(method, w, ipc, conflict_ratio) for w in (KDE, *OURS, *oracles)]
+        weightings = [w for w in (KDE, *OURS, *oracles) if method == "DM" or w != FAIRDD]
+        cells += [choice.cell(method, w, ipc, conflict_ratio) for w in weightings]
     return cells
 
 

@@ -163,7 +163,7 @@ class GridRunner:
         self.diagnostic_batches = diagnostic_batches or profile.kde_method.diagnostic_batches
         self._datasets: dict[tuple[str, float, bool], BiasedDataset] = {
             (n, float(r), bool(u)): ds for (n, r, u), ds in (datasets or {}).items()}
-        self._surrogates: dict[tuple[str, float, SurrogateConfig], Surrogate] = {}
+        self._surrogates: dict[tuple[str, float, bool, SurrogateConfig], Surrogate] = {}
         self._weighters: dict[Cell, SampleWeighter | None] = {}
         self._rarity: dict[tuple[Any, ...], RarityWeights] = {}
 
@@ -184,7 +184,7 @@ class GridRunner:
 
     def surrogate(self, cell: Cell) -> Surrogate:
         config = self.surrogate_config(cell)
-        key = (cell.dataset, float(cell.conflict_ratio), config)
+        key = (cell.dataset, float(cell.conflict_ratio), cell.unbiased, config)
         if key not in self._surrogates:
             self._surrogates[key] = train_surrogate(self.cell_dataset(cell), config,
                                                     self.device, progress=self.progress)

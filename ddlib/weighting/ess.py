@@ -2,9 +2,9 @@
 
 The ESS of weights ``w`` (summing to 1) over ``n`` samples is ``1 / Σ w²``: ``n`` for uniform weights,
 1 when all the weight sits on one sample. For tempered weights ``w(β) = softmax(β · s)`` of fixed
-scores ``s`` it falls monotonically as the inverse temperature β grows (its derivative is
-``2 (E_β[s] − E_2β[s]) ≤ 0``), from ``n`` at β = 0 to the number of samples tied at the top score as
-β → ∞, so the β that reaches a target ESS is found by bisection. :mod:`ddlib.weighting.rarity` uses it
+scores ``s`` it falls monotonically as the inverse temperature β grows (the derivative of its log
+is ``2 (E_β[s] − E_2β[s]) ≤ 0``, since E_β[s] grows with β), from ``n`` at β = 0 to the number of
+samples tied at the top score as β → ∞, so the β that reaches a target ESS is found by bisection. :mod:`ddlib.weighting.rarity` uses it
 to set one temperature per class, so that every class keeps the same share of effective samples
 instead of one temperature for all classes.
 """

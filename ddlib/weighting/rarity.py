@@ -6,9 +6,10 @@ whole-class weights ``softmax(β_c · s)`` whose inverse temperature β_c is cho
 the class keeps an effective sample size of ``ess_fraction × n_c`` (:mod:`ddlib.weighting.ess`):
 
 * ``score="kde"`` (*ESS-KDE*): ``s = −d``, the paper's Gaussian-kernel density over the whole class
-  (variance σ²). It is the paper's weighting with ``τ_c = 1/β_c`` per class instead of one τ: no
-  class collapses onto a handful of images and none stays nearly uniform. Assumes, like the paper,
-  that bias-conflicting samples sit in the sparse parts of the embedding.
+  (variance σ²). It is the paper's weighting at the KDE's ``"class"`` scope with ``τ_c = 1/β_c`` per
+  class instead of one τ: no class collapses onto a handful of images and none stays nearly uniform.
+  (The profiles run the paper's KDE at its ``"batch"`` scope, so against it ESS-KDE changes the scope
+  too.) Assumes, like the paper, that bias-conflicting samples sit in the sparse parts of the embedding.
 * ``score="knn"`` (*kNN*): ``s = log r_k``, the log distance to the k-th nearest neighbour of the
   same class (:mod:`ddlib.weighting.knn`), a density estimate whose bandwidth adapts to each sample;
   the embedding's dimension, which scales ``log r_k`` in a kNN density, is absorbed into β_c.
@@ -103,7 +104,7 @@ class RarityWeights:
             members = torch.from_numpy(np.flatnonzero(self.targets == c))
             if len(members) == 0:
                 continue
-            s = scores[members]
+            s = self.scores[members]
             beta = inverse_temperature_for_ess(s, max(1.0, config.ess_fraction * len(members)))
             self.betas[c] = beta
             self.log_weights[members] = beta * (s - s.max())
@@ -128,8 +129,10 @@ class RarityWeights:
         return torch.softmax(self.log_weights[members], dim=0)
 
     def class_ess(self) -> torch.Tensor:
-        """The effective sample size [C] each class's whole-class weights reach."""
-        return torch.stack([effective_sample_size(self.class_weights(c)) for c in range(self.num_classes)])
+        """The effective sample size [C] each class's whole-class weights reach (0 for an empty class)."""
+        sizes = np.bincount(self.targets, minlength=self.num_classes)
+        return torch.stack([effective_sample_size(self.class_weights(c)) if sizes[c] else torch.zeros((), dtype=torch.float64)
+                            for c in range(self.num_classes)])
 
     def __call__(self, indices: torch.Tensor) -> torch.Tensor:
         indices = torch.as_tensor(indices).cpu()
