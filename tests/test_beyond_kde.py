@@ -74,6 +74,7 @@ def test_table_verdicts_against_kde_and_the_room_left():
     assert by.loc[ESS_KDE, "Δ vs KDE"] == pytest.approx(10.0)
     assert by.loc[ESS_KDE, "vs KDE"] == "better" and by.loc[KNN, "vs KDE"] == "within noise"
     assert by.loc[KDE, "vs vanilla"] == "better" and pd.isna(by.loc[KDE, "vs KDE"])
+    assert pd.isna(by.loc[VANILLA, "vs KDE"]) and pd.isna(by.loc[VANILLA, "vs vanilla"])
     assert by.loc[ESS_KDE, "setting"] == "ESS 2 %"
     room = room_left(table).iloc[0]
     assert room["best oracle"] == CONFLICTING_ONLY

@@ -137,6 +137,7 @@ def test_config_checks_and_identity():
     b = RarityWeights(z, targets, 2, RarityWeightsConfig(ess_fraction=0.2))
     assert a.cache_config() != b.cache_config() and a.uses_bias_labels is False
     assert RarityWeightsConfig(score="knn", k=5, ess_fraction=0.05).name == "k 5, ESS 5 %"
+    assert RarityWeightsConfig(ess_fraction=1.0).name == "ESS 100 % (uniform)"
     with pytest.raises(TypeError):
         RarityWeights(z, targets, 2, {"score": "kde"})
 

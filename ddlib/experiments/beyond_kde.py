@@ -137,8 +137,8 @@ def beyond_table(rows: pd.DataFrame) -> pd.DataFrame:
             row: dict[str, Any] = {k: cell[k].iloc[0] for k in group} | {"label": label}
             for name, weighting in (("KDE", KDE), ("vanilla", VANILLA)):
                 base = g[g.weighting == weighting]
-                if base.empty or base.label.iloc[0] == label:
-                    continue
+                if base.empty or base.label.iloc[0] == label or cell.weighting.iloc[0] == VANILLA:
+                    continue  # vanilla against KDE is KDE's gain over vanilla, in its own row
                 d = difference(cell.acc.tolist(), base.acc.tolist())
                 row |= {f"Δ vs {name}": d.mean, f"Δ vs {name} low": d.low, f"Δ vs {name} high": d.high,
                         f"vs {name}": verdict(d, "better", "worse")}

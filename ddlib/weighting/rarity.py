@@ -54,8 +54,8 @@ class RarityWeightsConfig:
 
     @property
     def name(self) -> str:
-        """How tables name the setting: "ESS 5 %" or "k 10, ESS 5 %"."""
-        ess = f"ESS {100 * self.ess_fraction:g} %"
+        """How tables name the setting: "ESS 5 %" or "k 10, ESS 5 %" ("ESS 100 % (uniform)": vanilla weights)."""
+        ess = f"ESS {100 * self.ess_fraction:g} %" + (" (uniform)" if self.ess_fraction == 1 else "")
         return ess if self.score == "kde" else f"k {self.k}, {ess}"
 
 
