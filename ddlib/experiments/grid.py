@@ -214,10 +214,9 @@ class GridRunner:
             # candidates that differ only in their ESS share the O(n²) scores of one surrogate
             key = (cell.dataset, float(cell.conflict_ratio), cell.unbiased, self.surrogate_config(cell),
                    replace(config, ess_fraction=1.0))
-            if key in self._rarity:
-                return self._rarity[key].with_config(config)
-            weights = self._rarity[key] = RarityWeights.from_surrogate(ds, self.surrogate(cell), config)
-            return weights
+            if key not in self._rarity:
+                self._rarity[key] = RarityWeights.from_surrogate(ds, self.surrogate(cell), config)
+            return self._rarity[key].with_config(config)
         if cell.weighting == GROUP_BALANCED:
             return GroupBalancedWeights.from_dataset(ds)
         if cell.weighting == CONFLICTING_ONLY:

@@ -60,11 +60,14 @@ class GroupBalancedWeights:
     def from_dataset(cls, dataset: BiasedDataset) -> GroupBalancedWeights:
         return cls(dataset.train.bias, dataset.fingerprint)
 
-    def __call__(self, indices: torch.Tensor) -> torch.Tensor:
-        index = _as_index(indices)
-        attrs = self.bias[index]                                               # [C, B]
+    def group_counts(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's bias attributes [C, B] and every attribute's sample count per row [C, A]."""
+        attrs = self.bias[_as_index(indices)]
         num_attrs = int(self.bias.max()) + 1
-        counts = torch.zeros(index.shape[0], num_attrs).scatter_add_(1, attrs, torch.ones(attrs.shape))
+        return attrs, torch.zeros(attrs.shape[0], num_attrs).scatter_add_(1, attrs, torch.ones(attrs.shape))
+
+    def __call__(self, indices: torch.Tensor) -> torch.Tensor:
+        attrs, counts = self.group_counts(indices)
         groups = (counts > 0).sum(dim=1, keepdim=True).float()                 # G per row
         return 1.0 / (groups * counts.gather(1, attrs))
 
@@ -76,16 +79,10 @@ class FairDDWeights(GroupBalancedWeights):
     """FairDD's group loss on DM (module docstring): group-balanced weights, and the number G of groups
     present in each class batch as the class's loss factor (oracle: reads the bias labels)."""
 
-    @classmethod
-    def from_dataset(cls, dataset: BiasedDataset) -> FairDDWeights:
-        return cls(dataset.train.bias, dataset.fingerprint)
-
     def class_loss_scale(self, indices: torch.Tensor) -> torch.Tensor:
         """G per class batch [C]: how many bias attributes its samples hold."""
-        attrs = self.bias[_as_index(indices)]
-        present = torch.zeros(attrs.shape[0], int(self.bias.max()) + 1, dtype=torch.bool)
-        present.scatter_(1, attrs, True)
-        return present.sum(dim=1).float()
+        _, counts = self.group_counts(indices)
+        return (counts > 0).sum(dim=1).float()
 
     def cache_config(self) -> dict[str, Any]:
         return {"kind": "fairdd", "dataset": self.identity}

@@ -119,6 +119,8 @@ class RarityWeights:
 
     def with_config(self, config: RarityWeightsConfig) -> RarityWeights:
         """Another setting on the same embeddings; the scores are reused when only ``ess_fraction`` differs."""
+        if config == self.config:
+            return self
         same = replace(config, ess_fraction=self.config.ess_fraction) == self.config
         return RarityWeights(self._embeddings, self.targets, self.num_classes, config, self.identity,
                              scores=self.scores if same else None)
